@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, lint, typecheck, then every test (including 200 Raft simulation seeds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npm run --silent lint
+npm run --silent typecheck
+npm test
