@@ -6,6 +6,8 @@ export type RaftErrorCode =
   | 'COMPACTED' // the requested index is older than the log's first entry
   | 'UNAVAILABLE' // the requested entries are not in storage
   | 'SNAPSHOT_OUT_OF_DATE'
+  | 'TIMEOUT' // a proposal or read did not complete in time; its outcome is unknown
+  | 'STOPPED' // the member was stopped
   | 'CORRUPT'; // storage returned something that breaks an invariant
 
 /** An error of the consensus core, typed by code. */

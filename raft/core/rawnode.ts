@@ -61,18 +61,34 @@ export class RawNode {
     this.raft.step({ type: 'hup', from: this.raft.id, to: this.raft.id, term: 0 });
   }
 
-  /** Proposes data; throws RaftError NOT_LEADER (with the leader) or PROPOSAL_DROPPED. */
-  propose(data: Uint8Array): void {
+  /**
+   * Proposes data; throws RaftError NOT_LEADER (with the leader) or PROPOSAL_DROPPED. Returns
+   * the entry's index when this member is the leader, 0 when the proposal was forwarded.
+   */
+  propose(data: Uint8Array): number {
     this.stepLocal({ type: 'propose', entries: [{ term: 0, index: 0, kind: 'normal', data }] });
+    return this.localIndex();
   }
 
-  proposeBatch(items: Uint8Array[]): void {
-    if (items.length === 0) return;
+  /** As propose(); returns the index of the last entry of the batch. */
+  proposeBatch(items: Uint8Array[]): number {
+    if (items.length === 0) return 0;
     this.stepLocal({ type: 'propose', entries: items.map((data) => ({ term: 0, index: 0, kind: 'normal' as const, data })) });
+    return this.localIndex();
   }
 
-  proposeConfChange(change: ConfChange): void {
+  proposeConfChange(change: ConfChange): number {
     this.stepLocal({ type: 'propose', entries: [{ term: 0, index: 0, kind: 'conf', change }] });
+    return this.localIndex();
+  }
+
+  private localIndex(): number {
+    return this.raft.role === 'leader' ? this.raft.log.lastIndex() : 0;
+  }
+
+  /** The current term (for matching a proposal's index to its entry). */
+  term(): number {
+    return this.raft.term;
   }
 
   /** Asks for a linearizable read point; the answer comes as a ReadState with this context. */

@@ -132,6 +132,11 @@ export class MemoryStorage implements Storage {
     if (at > this.ents.length) {
       throw new RaftError('CORRUPT', `gap in log: appending ${entries[0]!.index} after ${this.lastIndex()}`);
     }
-    this.ents = this.ents.slice(0, at).concat(entries);
+    if (at === this.ents.length) {
+      // The common case: extend in place, so appending stays O(batch) however long the log.
+      for (const e of entries) this.ents.push(e);
+    } else {
+      this.ents = this.ents.slice(0, at).concat(entries);
+    }
   }
 }

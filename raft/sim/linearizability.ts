@@ -10,7 +10,13 @@
 // Outcomes: `fail` ops had no effect and are dropped; `info` (and never-completed) ops may take
 // effect at any point after their invoke or never, so they get no return entry (return = +inf)
 // and the search succeeds once every `ok` op is linearized. Reads that did not complete ok
-// constrain nothing and are dropped. Pure: no I/O, no clock.
+// constrain nothing and are dropped.
+//
+// Uncertain (info/pending) ops are what make the search blow up, so three sound prunings target
+// them: one is only linearized where it takes effect and is immediately observed (see `owed`);
+// identical ones are used in invoke order; and a state is skipped when one with the same ok ops
+// and value was explored having used a subset of the uncertain ops. The tests cross-check the
+// result against a brute-force search. Pure: no I/O, no clock.
 
 import { pairOperations, stableStringify, type HistoryEvent, type Operation } from './history.js';
 
@@ -58,6 +64,7 @@ const NIL = -1;
 const HEAD = 0;
 const TAIL_SHOWN = 5; // ops of the deepest partial linearization quoted in a failure reason
 const EXCERPT_MAX = 20;
+const MASKS_SCANNED = 64;
 
 function checkKey(key: string, all: Operation[], maxStates: number): CheckResult {
   // Only ops that can have had an effect or that observed something take part in the search.
@@ -93,13 +100,16 @@ function checkKey(key: string, all: Operation[], maxStates: number): CheckResult
   for (let i = 0; i < considered.length; i++) {
     const op = considered[i]!;
     if (isUncertain(op) || op.f === 'write' || written.has(args[i]![0])) continue;
-    const what = op.f === 'read' ? 'returned' : 'succeeded expecting';
+    const problem =
+      op.f === 'read'
+        ? 'returned a value'
+        : `succeeded, but its expected value ${shorten(texts[args[i]![0]]!)} is one`;
     return {
       ok: false,
       key,
       reason:
-        `key ${JSON.stringify(key)}: ${describe(op)} ${what} ${shorten(texts[args[i]![0]]!)}, ` +
-        `a value that no write or cas on this key (other than failed ones) ever stored`,
+        `key ${JSON.stringify(key)}: ${describe(op)} (completed at event #${op.completeIndex}) ${problem} ` +
+        `that no write or cas on this key ever stored (failed ones had no effect)`,
       ops: excerpt(all, op),
     };
   }
@@ -134,6 +144,17 @@ function checkKey(key: string, all: Operation[], maxStates: number): CheckResult
     slot[j] = uncertain[j] ? unsure++ : certain++;
   }
   if (certain === 0) return { ok: true };
+
+  // Uncertain ops with the same effect are interchangeable once both are invoked, so only use
+  // them in invoke order: earlier[i] is the previous such op, which must be used before op i.
+  const earlier = new Int32Array(n).fill(-1);
+  const lastWithEffect = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    if (!uncertain[i]) continue;
+    const effect = `${kind[i]},${arg[i]},${arg2[i]}`;
+    earlier[i] = lastWithEffect.get(effect) ?? -1;
+    lastWithEffect.set(effect, i);
+  }
 
   // Doubly linked list of entries in history order: node 0 is the head, call(i) = 1 + 2i,
   // return(i) = 2 + 2i. Uncertain ops have no return entry (they may linearize arbitrarily late).
@@ -205,6 +226,8 @@ function checkKey(key: string, all: Operation[], maxStates: number): CheckResult
       else if (k === WRITE) after = owed ? -1 : arg[i]!; // would make the owed op pointless
       else after = state === arg[i] ? arg2[i]! : -1;
       if (uncertain[i] && after === state) after = -1; // no effect: assume it never happened instead
+      const e = earlier[i]!;
+      if (e >= 0 && (used[slot[e]! >>> 5]! & (1 << (slot[e]! & 31))) === 0) after = -1;
       if (after >= 0) {
         const nextOwed = uncertain[i]!;
         toggle(i);
@@ -344,10 +367,13 @@ class StateCache {
   }
 
   // Adds `used` to the group unless a stored mask is a subset of it; drops stored supersets.
+  // Only the newest MASKS_SCANNED masks are compared, so that a long antichain of incomparable
+  // masks costs bounded time per state (missing a prune only costs search time, never answers).
   private addMask(group: number, used: Int32Array): boolean {
     const words = this.unsureWords;
     let prevLink = -1; // entry whose link points at e, or -1 for the group head
-    for (let e = this.heads[group]! - 1; e >= 0; ) {
+    let scanned = 0;
+    for (let e = this.heads[group]! - 1; e >= 0 && scanned++ < MASKS_SCANNED; ) {
       const base = e * words;
       let subset = true;
       let superset = true;

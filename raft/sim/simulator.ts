@@ -679,6 +679,9 @@ export class Simulation {
     const check = checkLinearizable(this.history.events());
     if (check.ok === false) {
       this.violation(`linearizability on key ${check.key}: ${check.reason}\n  ${check.ops.join('\n  ')}`);
+    } else if (check.ok === 'unknown') {
+      // Not proven linearizable is not a pass.
+      this.violation(`linearizability check inconclusive on key ${check.key}: ${check.reason}`);
     }
   }
 
