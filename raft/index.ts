@@ -4,3 +4,4 @@ export { RaftError, type RaftErrorCode } from './core/errors.js';
 export { MemoryStorage, EMPTY_HARD_STATE, type Storage } from './core/storage.js';
 export { RawNode, type Status } from './core/rawnode.js';
 export type { RaftConfig } from './core/raft.js';
+export { Rng } from './core/rng.js';

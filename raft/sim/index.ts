@@ -2,5 +2,5 @@
 export { Simulation, runSimulation, DEFAULT_SIM_OPTIONS, type SimOptions, type SimResult } from './simulator.js';
 export { History, toJsonLines, parseJsonLines, type HistoryEvent } from './history.js';
 export { checkLinearizable, type CheckResult } from './linearizability.js';
-export { Rng } from './rng.js';
+export { Rng } from '../index.js';
 export { runSeeds, parseSeedRange, type SeedsSummary } from './seeds.js';

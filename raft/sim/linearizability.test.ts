@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { History, type HistoryEvent, type OpFunction } from './history.js';
 import { checkLinearizable, type CheckResult } from './linearizability.js';
 
-import { Rng } from './rng.js';
+import { Rng } from '../index.js';
 
 // Seeded, so random tests replay exactly.
 function mulberry32(seed: number): () => number {

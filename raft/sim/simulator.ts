@@ -13,7 +13,7 @@ import { EventQueue } from './event-queue.js';
 import { History, type HistoryEvent } from './history.js';
 import { KvStore, type KvCommand } from './kv.js';
 import { checkLinearizable } from './linearizability.js';
-import { Rng } from './rng.js';
+import { Rng } from '../index.js';
 
 export interface SimOptions {
   seed: number;

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Entry, Snapshot } from '../core/types.js';
-import { Rng } from '../sim/index.js';
+import { Rng } from '../index.js';
 import { Wal } from './index.js';
 
 export const CRASH_SEGMENT_BYTES = 16 * 1024;
