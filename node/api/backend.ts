@@ -1,0 +1,95 @@
+import type { ClusterSpec, NodeObject, NodeSpec } from '../store/types.js';
+
+// What the HTTP API asks of the node. The daemon implements it; the API only routes and
+// shapes. Methods throw SwarmError (node/errors.ts); its status becomes the HTTP status.
+
+export interface InitRequest {
+  ListenAddr: string;
+  AdvertiseAddr: string;
+  ForceNewCluster: boolean;
+  DefaultAddrPool: string[];
+  SubnetSize: number;
+  /** Partial: missing fields take defaults. */
+  Spec: Partial<ClusterSpec>;
+}
+
+export interface JoinRequest {
+  ListenAddr: string;
+  AdvertiseAddr: string;
+  RemoteAddrs: string[];
+  JoinToken: string;
+}
+
+export interface UpdateSwarmRequest {
+  version: number;
+  spec: ClusterSpec;
+  rotateWorkerToken: boolean;
+  rotateManagerToken: boolean;
+}
+
+/** Docker's Swarm object (GET /swarm): the cluster as a manager sees it. */
+export interface SwarmInspect {
+  ID: string;
+  Version: { Index: number };
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: ClusterSpec;
+  JoinTokens: { Worker: string; Manager: string };
+  TLSInfo: { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string };
+  RootRotationInProgress: boolean;
+  DefaultAddrPool: string[];
+  SubnetSize: number;
+}
+
+/** The Swarm block of GET /info. */
+export interface SwarmInfo {
+  NodeID: string;
+  NodeAddr: string;
+  LocalNodeState: 'inactive' | 'pending' | 'active' | 'error' | 'locked';
+  ControlAvailable: boolean;
+  Error: string;
+  RemoteManagers: { NodeID: string; Addr: string }[] | null;
+  Nodes: number;
+  Managers: number;
+  Cluster?: { ID: string; Version: { Index: number }; CreatedAt: string; UpdatedAt: string; Spec: ClusterSpec };
+}
+
+export interface SystemInfo {
+  ID: string;
+  Name: string;
+  ServerVersion: string;
+  OperatingSystem: string;
+  OSType: string;
+  Architecture: string;
+  NCPU: number;
+  MemTotal: number;
+  Swarm: SwarmInfo;
+}
+
+export interface VersionInfo {
+  Version: string;
+  ApiVersion: string;
+  MinAPIVersion: string;
+  Os: string;
+  Arch: string;
+  GoVersion: string;
+  GitCommit: string;
+  KernelVersion: string;
+}
+
+export interface SwarmBackend {
+  systemInfo(): Promise<SystemInfo>;
+  version(): VersionInfo;
+  /** Whether this node is a manager of an active swarm (the Swarm header of /_ping). */
+  swarmState(): 'inactive' | 'active/manager' | 'active/worker';
+  inspectSwarm(): Promise<SwarmInspect>;
+  initSwarm(req: InitRequest): Promise<string>;
+  joinSwarm(req: JoinRequest): Promise<void>;
+  leaveSwarm(force: boolean): Promise<void>;
+  updateSwarm(req: UpdateSwarmRequest): Promise<void>;
+  listNodes(filters: Record<string, string[]>): Promise<NodeObject[]>;
+  /** By ID, ID prefix or hostname. */
+  inspectNode(ref: string): Promise<NodeObject>;
+  updateNode(ref: string, version: number, spec: NodeSpec): Promise<void>;
+  removeNode(ref: string, force: boolean): Promise<void>;
+}
