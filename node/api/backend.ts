@@ -3,13 +3,18 @@ import type { ClusterSpec, NodeObject, NodeSpec } from '../store/types.js';
 // What the HTTP API asks of the node. The daemon implements it; the API only routes and
 // shapes. Methods throw SwarmError (node/errors.ts); its status becomes the HTTP status.
 
+/**
+ * Request bodies arrive as Docker's daemon decodes them: absent (or null) fields are zero values
+ * ('', 0, false, [], {}), and a zero means "the default": ListenAddr '' is 0.0.0.0:2377,
+ * SubnetSize 0 is 24, DefaultAddrPool [] is 10.0.0.0/8. The API has already checked the types.
+ */
 export interface InitRequest {
   ListenAddr: string;
   AdvertiseAddr: string;
   ForceNewCluster: boolean;
   DefaultAddrPool: string[];
   SubnetSize: number;
-  /** Partial: missing fields take defaults. */
+  /** Partial: missing sections take defaults; inside a section that is present, 0 / '' means the default too. */
   Spec: Partial<ClusterSpec>;
 }
 
@@ -22,6 +27,10 @@ export interface JoinRequest {
 
 export interface UpdateSwarmRequest {
   version: number;
+  /**
+   * Complete, absent fields zeroed. Docker merges it onto the current spec, reading a zero
+   * number or an empty Name or Labels as "keep the current value" (MergeSwarmSpecToGRPC).
+   */
   spec: ClusterSpec;
   rotateWorkerToken: boolean;
   rotateManagerToken: boolean;
@@ -35,6 +44,10 @@ export interface SwarmInspect {
   UpdatedAt: string;
   Spec: ClusterSpec;
   JoinTokens: { Worker: string; Manager: string };
+  /**
+   * CertIssuerSubject and CertIssuerPublicKey are Go []byte in Docker's types: they must be base64
+   * on the wire, or the docker CLI fails with "illegal base64 data" (swarm join-token, swarm update).
+   */
   TLSInfo: { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string };
   RootRotationInProgress: boolean;
   DefaultAddrPool: string[];

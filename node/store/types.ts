@@ -2,6 +2,8 @@
 // the API can return them as they are. Every stored object has ID and Version.Index: the Raft
 // index of the entry that last changed it.
 
+import type { SwarmErrorCode } from '../errors.js';
+
 export interface Version {
   Index: number;
 }
@@ -62,6 +64,8 @@ export interface ClusterObject extends StoredObject {
   DefaultAddrPool: string[];
   SubnetSize: number;
   RootRotationInProgress: boolean;
+  /** Not in Docker's API (the API strips it): the CA with its private key, so every manager can issue certificates. */
+  CAKey: string;
 }
 
 /** Every table of the store; later issues fill services, tasks, networks, secrets, configs. */
@@ -78,14 +82,30 @@ export interface Tables {
 export type TableName = keyof Tables;
 export const TABLE_NAMES: readonly TableName[] = ['cluster', 'nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'];
 
+/** The fields of an object the store owns on the way in: it sets them, whatever is given. */
+export interface ObjectHead {
+  ID: string;
+  Version?: Version;
+  CreatedAt?: string;
+  UpdatedAt?: string;
+}
+
+/**
+ * An object as a create or update carries it. Both members are needed: the first admits
+ * interface-typed objects (a NodeObject read from the store and changed), the second admits
+ * object literals with fields of any name.
+ */
+export type ObjectInput = ObjectHead | (ObjectHead & Record<string, unknown>);
+
 /**
  * One change inside a transaction. `expectVersion` makes an update or delete conditional:
  * applied only if the stored object still has that Version.Index ("update out of sequence").
- * Objects carry no Version on the way in: the store sets it to the entry's Raft index.
+ * The store sets Version to the entry's Raft index, and CreatedAt/UpdatedAt to the proposal's
+ * time; values the object carries for them are ignored.
  */
 export type StoreAction =
-  | { op: 'create'; table: TableName; object: Omit<StoredObject, 'Version'> & Record<string, unknown> }
-  | { op: 'update'; table: TableName; object: Omit<StoredObject, 'Version'> & Record<string, unknown>; expectVersion?: number }
+  | { op: 'create'; table: TableName; object: ObjectInput }
+  | { op: 'update'; table: TableName; object: ObjectInput; expectVersion?: number }
   | { op: 'delete'; table: TableName; id: string; expectVersion?: number };
 
 /** A change as watchers see it, in commit order. */
@@ -98,3 +118,18 @@ export interface StoreEvent {
   /** The Raft index of the transaction. */
   index: number;
 }
+
+/** What one Raft entry carries: a transaction and the time its proposer chose for it. */
+export interface Proposal {
+  actions: StoreAction[];
+  /** RFC 3339; becomes UpdatedAt (and CreatedAt on create) of every object written. */
+  proposedAt: string;
+}
+
+/**
+ * The outcome of applying a proposal: the same on every member. `index` is the entry's Raft
+ * index, so a member that forwarded the write can wait until it has applied it too.
+ */
+export type ApplyResult =
+  | { ok: true; index: number; objects: StoredObject[] }
+  | { ok: false; index: number; code: SwarmErrorCode; message: string };

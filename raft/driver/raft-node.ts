@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { RaftError } from '../core/errors.js';
 import { RawNode, type Status } from '../core/rawnode.js';
 import { MemoryStorage } from '../core/storage.js';
@@ -53,7 +53,7 @@ export interface RaftNodeEvents {
   softState: [SoftState];
   /** An entry was applied; `result` is what the state machine returned. */
   applied: [Entry, unknown];
-  /** The WAL failed; the member has stopped. */
+  /** Writing to the WAL (or applying what it holds) failed; the member has stopped. */
   failed: [Error];
 }
 
@@ -78,6 +78,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** Proposals of this turn of the event loop, proposed together as one batch. */
   private queued: { data: Uint8Array; waiter: Waiter }[] = [];
   private nextRead = 0;
+  /**
+   * Read contexts are unique to this incarnation: an answer to a read of an earlier one (still in
+   * the network across a restart) must not complete a read issued after it with a stale index.
+   */
+  private readonly readPrefix = randomBytes(6).toString('hex');
 
   private constructor(opts: RaftNodeOptions, raw: RawNode, storage: MemoryStorage, wal: Wal, applied: number) {
     super();
@@ -197,7 +202,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** Resolves once this member has applied everything committed before the call (linearizable). */
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(this.stoppedError());
-    const context = `${this.id}/${++this.nextRead}`;
+    const context = `${this.id}/${this.readPrefix}/${++this.nextRead}`;
     try {
       this.raw.readIndex(context);
     } catch (err) {
@@ -233,6 +238,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private pump(): void {
+    // A write that throws (e.g. ENOSPC) leaves the disk in an unknown state, as a failed fsync does.
+    try {
+      this.pumpReadies();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private pumpReadies(): void {
     if (this.persisting || this.stopped) return;
     this.proposeQueued();
     while (!this.stopped && this.raw.hasReady()) {
@@ -250,7 +264,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         () => {
           this.persisting = false;
           if (this.stopped) return;
-          this.afterPersist(rd);
+          try {
+            this.afterPersist(rd);
+          } catch (err) {
+            this.fail(err);
+            return;
+          }
           this.pump();
         },
         (err: unknown) => this.fail(err),

@@ -1,0 +1,61 @@
+import type { LogLevel } from '../node/log.js';
+import { ApiClient, DEFAULT_SOCKET, parseHost, type Endpoint } from './client.js';
+import type { RunDaemon } from './daemon-options.js';
+import { UsageError, type Output } from './errors.js';
+import { ValueError } from './format.js';
+
+// What every command gets: where to write, and an API client for the daemon the global flags
+// (or SWARM_HOST) point at.
+
+export interface CliIo {
+  stdout: Output;
+  stderr: Output;
+  /** Defaults to process.env; tests pass their own. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface CliOverrides {
+  /** Replaces the dynamic import of node/daemon.js (tests). */
+  runDaemon?: RunDaemon;
+}
+
+export interface GlobalOptions {
+  host?: Endpoint;
+  logLevel?: LogLevel;
+}
+
+export interface CliContext {
+  io: CliIo;
+  overrides: CliOverrides;
+  out(text: string): void;
+  globals(): GlobalOptions;
+  /** The API client for the selected daemon (built on first use). */
+  client(): ApiClient;
+}
+
+export function createContext(io: CliIo, overrides: CliOverrides, globals: () => GlobalOptions): CliContext {
+  let client: ApiClient | undefined;
+  return {
+    io,
+    overrides,
+    out: (text) => void io.stdout.write(text),
+    globals,
+    client: () => {
+      if (client) return client;
+      const g = globals();
+      let endpoint = g.host;
+      if (endpoint === undefined) {
+        const env = (io.env ?? process.env)['SWARM_HOST'];
+        try {
+          endpoint = env ? parseHost(env) : { socketPath: DEFAULT_SOCKET };
+        } catch (err) {
+          if (err instanceof ValueError) throw new UsageError(`invalid SWARM_HOST ${JSON.stringify(env)}: ${err.message}`);
+          throw err;
+        }
+      }
+      const debug = g.logLevel === 'debug' || g.logLevel === 'trace';
+      client = new ApiClient(endpoint, debug ? { trace: (line) => void io.stderr.write(`debug: ${line}\n`) } : {});
+      return client;
+    },
+  };
+}

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import '../polyfill.js';
+import { runCli } from './program.js';
+
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

@@ -1,0 +1,79 @@
+import { Command, CommanderError } from 'commander';
+import { parseHost } from './client.js';
+import { registerDaemonCommand, LOG_LEVELS } from './commands/daemon.js';
+import { registerNodeCommands } from './commands/node.js';
+import { registerSwarmCommands } from './commands/swarm.js';
+import { registerSystemCommands } from './commands/system.js';
+import { createContext, type CliIo, type CliOverrides, type GlobalOptions } from './context.js';
+import { EXIT_USAGE, reportError, UsageError } from './errors.js';
+import { flag, oneOf } from './flags.js';
+import { cliVersion } from './version.js';
+
+export type { CliIo, CliOverrides } from './context.js';
+
+/** The command names in `args` that commander would follow (for "run 'swarm node ls --help'"). */
+function commandPath(program: Command, args: readonly string[]): string {
+  const names = [program.name()];
+  let cmd = program;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--') break;
+    if (arg.startsWith('-')) {
+      // Skip the value of an option that takes one (program options are valid after a subcommand too).
+      const flagName = arg.split('=')[0];
+      const opt = [...cmd.options, ...program.options].find((o) => o.long === flagName || o.short === flagName);
+      if (opt && (opt.required || opt.optional) && !arg.includes('=')) i++;
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names.join(' ');
+}
+
+function buildProgram(io: CliIo, overrides: CliOverrides): Command {
+  const program = new Command('swarm');
+  const ctx = createContext(io, overrides, () => program.opts<GlobalOptions>());
+  program
+    .description('A swarm-mode container cluster')
+    .usage('[options] <command>')
+    .addOption(flag('-H, --host <socket>', 'daemon to talk to: unix:///path, /path or tcp://HOST:PORT (env SWARM_HOST; default /run/swarm/swarm.sock)', parseHost))
+    .addOption(flag('--log-level <level>', `${LOG_LEVELS.join(', ')} (debug traces API calls)`, oneOf(LOG_LEVELS)))
+    .version(cliVersion(), '-v, --version', 'print the version and exit')
+    // Settings below are inherited by every subcommand created after them.
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      outputError: () => undefined, // printed by runCli, in the CLI's error format
+    })
+    .showSuggestionAfterError(true);
+  registerDaemonCommand(program, ctx);
+  registerSwarmCommands(program, ctx);
+  registerSystemCommands(program, ctx);
+  registerNodeCommands(program, ctx);
+  return program;
+}
+
+/**
+ * Run the CLI on `args` (without node and the script path: process.argv.slice(2)) and return the
+ * exit code: 0 success, 1 a failed operation, 2 a usage error.
+ */
+export async function runCli(args: string[], io: CliIo, overrides: CliOverrides = {}): Promise<number> {
+  const program = buildProgram(io, overrides);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // Help printed because a command group was given no command (`swarm node`).
+      if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return reportError(io.stderr, new UsageError(err.message.replace(/^error: /, ''), commandPath(program, args)));
+    }
+    if (err instanceof UsageError) err.command ??= commandPath(program, args);
+    return reportError(io.stderr, err);
+  }
+}

@@ -1,0 +1,17 @@
+// The HTTP API, shaped like Docker's Engine API: the only entry point other modules use.
+export { startApiServer, type ApiServer, type ApiServerOptions } from './server.js';
+export { API_VERSION, MIN_API_VERSION } from './router.js';
+export type {
+  InitRequest,
+  JoinRequest,
+  SwarmBackend,
+  SwarmInfo,
+  SwarmInspect,
+  SystemInfo,
+  UpdateSwarmRequest,
+  VersionInfo,
+} from './backend.js';
+/** The objects the API sends and takes, as clients see them. */
+export type { ClusterSpec, NodeAvailability, NodeObject, NodeRole, NodeSpec, NodeState } from '../store/types.js';
+/** For tests of API clients only. */
+export { FakeSwarmBackend, FAKE_DEFAULT_SPEC, type FakeNode } from './fake-backend.js';

@@ -1,0 +1,140 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MemberId, Message } from '../../raft/index.js';
+import { RaftNode } from '../../raft/driver/index.js';
+import type { Logger } from '../log.js';
+import { Dispatcher } from '../manager/dispatcher/index.js';
+import { MembershipReconciler } from '../manager/membership/index.js';
+import type { P2PHost } from '../p2p/index.js';
+import { ClusterStore, ReplicatedStore, type ApplyResult } from '../store/index.js';
+import type { KnownManager } from './local-state.js';
+
+/** Raft timing: elections in 0.5-1 s, where Swarm's defaults take 10-20 s. */
+export const RAFT_TICK_MS = 50;
+export const RAFT_ELECTION_TICK = 10;
+export const RAFT_HEARTBEAT_TICK = 2;
+
+export interface ManagerRoleOptions {
+  nodeId: string;
+  dataDir: string;
+  host: P2PHost;
+  logger: Logger;
+  /** Voters of a brand-new cluster (swarm init); omitted when joining or restarting. */
+  bootstrap?: MemberId[];
+  /** Managers known before the store has them (a joining manager's first contacts). */
+  knownManagers: () => KnownManager[];
+  tickMs?: number;
+}
+
+/**
+ * Everything a manager runs: its Raft member over libp2p, the replicated store, and while it
+ * leads, the dispatcher and the membership reconciler.
+ */
+export class ManagerRole {
+  readonly store: ClusterStore;
+  readonly raft: RaftNode;
+  readonly replicated: ReplicatedStore;
+  readonly dispatcher: Dispatcher;
+  private readonly reconciler: MembershipReconciler;
+  private readonly opts: ManagerRoleOptions;
+  private leading = false;
+
+  private constructor(opts: ManagerRoleOptions, store: ClusterStore, raft: RaftNode) {
+    this.opts = opts;
+    this.store = store;
+    this.raft = raft;
+    this.replicated = new ReplicatedStore({
+      raft,
+      store,
+      forward: async (leaderId, proposal) => {
+        const peer = this.peerOf(leaderId);
+        if (!peer) throw new Error(`no address known for the leader ${leaderId}`);
+        return (await opts.host.request(peer, 'store.propose', proposal, { timeoutMs: 10_000 })) as ApplyResult;
+      },
+    });
+    this.dispatcher = new Dispatcher({ store, replicated: this.replicated, logger: opts.logger });
+    this.reconciler = new MembershipReconciler(store, raft, opts.logger);
+    raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
+    raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));
+  }
+
+  static async start(opts: ManagerRoleOptions): Promise<ManagerRole> {
+    const store = new ClusterStore();
+    // The transport is needed before the role exists; messages before that have nowhere to go.
+    const ref: { role?: ManagerRole } = {};
+    const raft = await RaftNode.open({
+      id: opts.nodeId,
+      dataDir: join(opts.dataDir, 'raft'),
+      transport: { send: (m) => ref.role?.sendRaft(m) },
+      stateMachine: store,
+      ...(opts.bootstrap ? { bootstrap: opts.bootstrap } : {}),
+      tickMs: opts.tickMs ?? RAFT_TICK_MS,
+      electionTick: RAFT_ELECTION_TICK,
+      heartbeatTick: RAFT_HEARTBEAT_TICK,
+      snapshotEvery: 1000,
+      keepEntries: 500,
+      requestTimeoutMs: 5000,
+    });
+    ref.role = new ManagerRole(opts, store, raft);
+    return ref.role;
+  }
+
+  /** The libp2p PeerId of a member: from the store, else from what we knew before joining. */
+  peerOf(nodeId: string): string | undefined {
+    return this.store.get('nodes', nodeId)?.Swarm.PeerId ?? this.opts.knownManagers().find((m) => m.nodeId === nodeId)?.peerId;
+  }
+
+  private sendRaft(m: Message): void {
+    const peer = this.peerOf(m.to);
+    if (peer) this.opts.host.notify(peer, 'raft', m);
+  }
+
+  /** A Raft message from another manager (its certificate already checked by the host). */
+  receiveRaft(m: Message): void {
+    this.raft.step(m);
+  }
+
+  isLeader(): boolean {
+    return this.raft.status().role === 'leader';
+  }
+
+  leaderId(): string {
+    return this.raft.status().leader;
+  }
+
+  private onRoleChange(leading: boolean): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    if (leading) {
+      this.opts.logger.info({ term: this.raft.status().term }, 'this manager is the leader');
+      this.dispatcher.start();
+      this.reconciler.start();
+    } else {
+      this.dispatcher.stop();
+      this.reconciler.stop();
+    }
+  }
+
+  /** Waits until some member leads (after init or a restart). */
+  async waitForLeader(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = this.raft.status().leader;
+      if (leader) return leader;
+      if (Date.now() > deadline) throw new Error('no leader was elected in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  stop(): void {
+    this.dispatcher.stop();
+    this.reconciler.stop();
+    this.raft.stop();
+  }
+
+  /** Stops and deletes this manager's Raft state (after a demotion or leave). */
+  destroy(): void {
+    this.stop();
+    rmSync(join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { LivenessTracker, heartbeatPeriodMs, MIN_HEARTBEAT_PERIOD_MS } from './liveness.js';
+
+describe('heartbeat period', () => {
+  it('stays at the minimum for small clusters so a dead node is down within about a second', () => {
+    expect(heartbeatPeriodMs(5)).toBe(MIN_HEARTBEAT_PERIOD_MS);
+    expect(heartbeatPeriodMs(25) * 3).toBeLessThanOrEqual(1000);
+  });
+
+  it('grows with the node count so the leader handles at most 100 heartbeats per second', () => {
+    for (const n of [10, 100, 1000, 5000]) expect(n / (heartbeatPeriodMs(n) / 1000)).toBeLessThanOrEqual(100);
+    expect(heartbeatPeriodMs(1000)).toBe(10_000);
+  });
+
+  it('uses an explicitly configured period', () => {
+    expect(heartbeatPeriodMs(1000, 2000)).toBe(2000);
+  });
+});
+
+describe('LivenessTracker', () => {
+  it('marks a node down after three missed heartbeats, not before', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }], 0);
+    expect(t.expire(749, 250)).toEqual([]);
+    const changes = t.expire(750, 250);
+    expect(changes.map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
+    expect(changes[0]!.message).toMatch(/heartbeat failure/);
+    expect(t.expire(2000, 250)).toEqual([]); // reported once
+  });
+
+  it('brings a down node back on its next heartbeat', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'down' }], 0);
+    expect(t.heartbeat('a', 10)).toEqual({ nodeId: 'a', state: 'ready', message: '' });
+    expect(t.heartbeat('a', 20)).toBeUndefined();
+  });
+
+  it('gives a node whose connection closed only one period', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }, { nodeId: 'b', state: 'ready' }], 0);
+    t.heartbeat('a', 100);
+    t.heartbeat('b', 100);
+    t.disconnected('a', 120);
+    expect(t.expire(369, 250)).toEqual([]);
+    expect(t.expire(370, 250).map((c) => c.nodeId)).toEqual(['a']);
+    expect(t.state('b')).toBe('ready');
+  });
+
+  it('clears suspicion when the node heartbeats again after reconnecting', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }], 0);
+    t.disconnected('a', 10);
+    t.heartbeat('a', 200);
+    expect(t.expire(400, 250)).toEqual([]);
+  });
+
+  it('gives every node a fresh grace period on reset (a new leader)', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }], 10_000);
+    expect(t.expire(10_500, 250)).toEqual([]);
+  });
+});

@@ -1,0 +1,91 @@
+// Which nodes are alive, decided from heartbeats alone. Pure: the caller passes the time in.
+
+export type Liveness = 'ready' | 'down';
+
+export interface LivenessChange {
+  nodeId: string;
+  state: Liveness;
+  /** Why, in words for `node inspect`. */
+  message: string;
+}
+
+/** Heartbeats the leader accepts per second at most; the period grows with the node count. */
+export const MAX_HEARTBEATS_PER_SECOND = 100;
+export const MIN_HEARTBEAT_PERIOD_MS = 250;
+/** Heartbeats a node may miss before it is marked down. */
+export const MISSED_HEARTBEATS_FOR_DOWN = 3;
+
+/**
+ * The heartbeat period for a cluster of `nodes`: as short as MIN_HEARTBEAT_PERIOD_MS, but long
+ * enough that the leader handles at most MAX_HEARTBEATS_PER_SECOND (as Nomad bounds it).
+ * An explicit period (from `--dispatcher-heartbeat`) wins.
+ */
+export function heartbeatPeriodMs(nodes: number, configuredMs = 0): number {
+  if (configuredMs > 0) return configuredMs;
+  return Math.max(MIN_HEARTBEAT_PERIOD_MS, Math.ceil((nodes * 1000) / MAX_HEARTBEATS_PER_SECOND));
+}
+
+interface Session {
+  lastSeen: number;
+  /** A node whose connection closed is suspect: it gets one period, not three. */
+  suspectSince: number | undefined;
+  state: Liveness;
+}
+
+/** The leader's view of node liveness. */
+export class LivenessTracker {
+  private readonly sessions = new Map<string, Session>();
+
+  /**
+   * Starts tracking (e.g. on becoming leader): every known node gets a full grace period,
+   * so a new leader does not mark everyone down before they found it.
+   */
+  reset(nodes: Iterable<{ nodeId: string; state: Liveness }>, now: number): void {
+    this.sessions.clear();
+    for (const n of nodes) this.sessions.set(n.nodeId, { lastSeen: now, suspectSince: undefined, state: n.state });
+  }
+
+  forget(nodeId: string): void {
+    this.sessions.delete(nodeId);
+  }
+
+  /** A heartbeat arrived; returns a change when the node comes back. */
+  heartbeat(nodeId: string, now: number): LivenessChange | undefined {
+    const s = this.sessions.get(nodeId);
+    if (!s) {
+      this.sessions.set(nodeId, { lastSeen: now, suspectSince: undefined, state: 'ready' });
+      return { nodeId, state: 'ready', message: '' };
+    }
+    s.lastSeen = now;
+    s.suspectSince = undefined;
+    if (s.state === 'ready') return undefined;
+    s.state = 'ready';
+    return { nodeId, state: 'ready', message: '' };
+  }
+
+  /** The node's connection closed: it must heartbeat again within one period. */
+  disconnected(nodeId: string, now: number): void {
+    const s = this.sessions.get(nodeId);
+    if (s && s.suspectSince === undefined) s.suspectSince = now;
+  }
+
+  /** Nodes that missed their heartbeats by `now`. */
+  expire(now: number, periodMs: number): LivenessChange[] {
+    const changes: LivenessChange[] = [];
+    for (const [nodeId, s] of this.sessions) {
+      if (s.state === 'down') continue;
+      const silentFor = now - s.lastSeen;
+      const suspectExpired = s.suspectSince !== undefined && now - Math.max(s.suspectSince, s.lastSeen) >= periodMs;
+      if (silentFor >= periodMs * MISSED_HEARTBEATS_FOR_DOWN || suspectExpired) {
+        s.state = 'down';
+        const why = suspectExpired && silentFor < periodMs * MISSED_HEARTBEATS_FOR_DOWN ? 'connection closed and no heartbeat since' : `no heartbeat for ${silentFor} ms`;
+        changes.push({ nodeId, state: 'down', message: `heartbeat failure: ${why}` });
+      }
+    }
+    return changes;
+  }
+
+  state(nodeId: string): Liveness | undefined {
+    return this.sessions.get(nodeId)?.state;
+  }
+}

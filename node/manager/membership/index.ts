@@ -1,0 +1,2 @@
+export { MembershipReconciler, type RaftMembership } from './reconciler.js';
+export { quorumOf, removalBlocker } from './quorum.js';

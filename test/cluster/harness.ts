@@ -1,0 +1,186 @@
+// Runs real `swarm daemon` processes on loopback, each with its own data dir, API socket and
+// port, and drives them through the real CLI. Everything lives under one temp dir per test run
+// and is killed and removed in cleanup(), also when a test fails.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'dist/cli/main.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails naming `what`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export class DaemonProcess {
+  proc: ChildProcess | undefined;
+  private output = '';
+
+  constructor(
+    readonly name: string,
+    readonly dataDir: string,
+    readonly socket: string,
+    readonly port: number,
+    private readonly logLevel: string,
+  ) {}
+
+  get addr(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the daemon and waits until its API answers. */
+  async start(): Promise<void> {
+    if (this.running()) throw new Error(`${this.name} is already running`);
+    this.output = '';
+    const proc = spawn(
+      process.execPath,
+      [CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.proc = proc;
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    await waitFor(
+      () => {
+        if (proc.exitCode !== null) throw new Error(`${this.name} exited with ${proc.exitCode}: ${this.output.slice(-2000)}`);
+        return this.output.includes('swarm daemon listening') ? true : undefined;
+      },
+      `${this.name} to start`,
+      15_000,
+      20,
+    );
+  }
+
+  /** SIGKILL: no chance to clean up, as a crash or power loss. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill(signal);
+    await exited;
+  }
+
+  running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  logs(): string {
+    return this.output;
+  }
+}
+
+export class ClusterHarness {
+  readonly dir: string;
+  readonly nodes = new Map<string, DaemonProcess>();
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static create(label: string): ClusterHarness {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the cluster tests`);
+    return new ClusterHarness(mkdtempSync(join(tmpdir(), `swarm-${label}-`)));
+  }
+
+  async add(name: string, logLevel = 'warn'): Promise<DaemonProcess> {
+    const d = new DaemonProcess(name, join(this.dir, name, 'data'), join(this.dir, name, 'api.sock'), await freePort(), logLevel);
+    this.nodes.set(name, d);
+    await d.start();
+    return d;
+  }
+
+  node(name: string): DaemonProcess {
+    const d = this.nodes.get(name);
+    if (!d) throw new Error(`no node ${name} in this harness`);
+    return d;
+  }
+
+  /** Runs the real CLI against a node's API socket. */
+  cli(name: string, ...args: string[]): Promise<CliResult> {
+    const d = this.node(name);
+    return new Promise((res) => {
+      const p = spawn(process.execPath, [CLI, '-H', d.socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** Runs the CLI and fails with its output when it exits non-zero. */
+  async ok(name: string, ...args: string[]): Promise<string> {
+    const r = await this.cli(name, ...args);
+    if (r.code !== 0) throw new Error(`swarm ${args.join(' ')} on ${name} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** A JSON API call over the node's unix socket. */
+  api<T = unknown>(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const d = this.node(name);
+    return new Promise((res, rej) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        { socketPath: d.socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
+        (resp) => {
+          let text = '';
+          resp.on('data', (c: Buffer) => (text += c.toString()));
+          resp.on('end', () => {
+            let parsed: unknown = text;
+            try {
+              parsed = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              // not JSON (e.g. /_ping)
+            }
+            res({ status: resp.statusCode ?? 0, body: parsed as T });
+          });
+        },
+      );
+      req.on('error', rej);
+      if (data) req.write(data);
+      req.end();
+    });
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((d) => d.kill('SIGKILL')));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
