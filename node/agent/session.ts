@@ -14,6 +14,8 @@ export interface HeartbeatReply {
   managers: ManagerAddress[];
   /** The role the cluster wants this node to have (promote/demote). */
   role: 'manager' | 'worker';
+  /** The cluster's certificate lifetime: a node holding a longer-lived certificate renews. */
+  certTtlMs: number;
 }
 
 /** A non-leader manager's answer: ask the leader instead. */

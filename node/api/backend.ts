@@ -64,6 +64,8 @@ export interface SwarmInfo {
   RemoteManagers: { NodeID: string; Addr: string }[] | null;
   Nodes: number;
   Managers: number;
+  /** Not in Docker's API: this node's certificate. */
+  NodeCertificate?: { Role: string; Serial: string; IssuedAt: string; ExpiresAt: string };
   Cluster?: { ID: string; Version: { Index: number }; CreatedAt: string; UpdatedAt: string; Spec: ClusterSpec };
 }
 
@@ -105,4 +107,6 @@ export interface SwarmBackend {
   inspectNode(ref: string): Promise<NodeObject>;
   updateNode(ref: string, version: number, spec: NodeSpec): Promise<void>;
   removeNode(ref: string, force: boolean): Promise<void>;
+  /** Every node's liveness as this node learned it by gossip. */
+  peerLiveness(): { version: number; nodes: { nodeId: string; peerId: string; role: string; state: string }[] };
 }

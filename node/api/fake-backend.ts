@@ -322,6 +322,12 @@ export class FakeSwarmBackend implements SwarmBackend {
     node.Version = { Index: this.index++ };
   }
 
+  peerLiveness(): { version: number; nodes: { nodeId: string; peerId: string; role: string; state: string }[] } {
+    this.record('peerLiveness');
+    const nodes = [...this.nodes.values()].map((n) => ({ nodeId: n.ID, peerId: `peer-${n.ID}`, role: n.Spec.Role, state: n.Status.State }));
+    return { version: nodes.length, nodes };
+  }
+
   async removeNode(ref: string, force: boolean): Promise<void> {
     this.record('removeNode', ref, force);
     this.requireManager();

@@ -150,6 +150,8 @@ export function apiRoutes(backend: SwarmBackend): Route[] {
     route('GET', '/info', async () => ({ json: publicInfo(await backend.systemInfo()) })),
 
     route('GET', '/swarm', async () => ({ json: publicSwarm(await backend.inspectSwarm()) })),
+    // Not in Docker's API: node liveness as this node learned it by gossip (workers too).
+    route('GET', '/swarm/peers', async () => ({ json: backend.peerLiveness() })),
     route('POST', '/swarm/init', async ({ body }) => {
       const req = decodeAs('InitRequest', initRequestDecoder, (await body()) ?? {});
       return { json: await backend.initSwarm(req) };

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemberId, Message } from '../../raft/index.js';
 import { RaftNode } from '../../raft/driver/index.js';
+import { LIVENESS_TOPIC, encodeDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
 import { Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
@@ -52,7 +53,14 @@ export class ManagerRole {
         return (await opts.host.request(peer, 'store.propose', proposal, { timeoutMs: 10_000 })) as ApplyResult;
       },
     });
-    this.dispatcher = new Dispatcher({ store, replicated: this.replicated, logger: opts.logger });
+    this.dispatcher = new Dispatcher({
+      store,
+      replicated: this.replicated,
+      logger: opts.logger,
+      publish: (digest) => {
+        opts.host.publish(LIVENESS_TOPIC, encodeDigest(digest)).catch((err: unknown) => opts.logger.debug({ err }, 'liveness gossip not sent'));
+      },
+    });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
     raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));

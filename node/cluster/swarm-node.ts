@@ -13,7 +13,7 @@ import type {
   UpdateSwarmRequest,
   VersionInfo,
 } from '../api/backend.js';
-import { NodeSession, type HeartbeatRedirect, type HeartbeatReply } from '../agent/index.js';
+import { LIVENESS_TOPIC, NodeSession, PeerLiveness, decodeDigest, type HeartbeatRedirect, type HeartbeatReply, type LivenessDigest } from '../agent/index.js';
 import { SwarmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { removalBlocker } from '../manager/membership/index.js';
@@ -137,6 +137,8 @@ export class SwarmNode implements SwarmBackend {
   /** Join nonces handed out by this manager, with their expiry. */
   private readonly nonces = new Map<string, number>();
   private roleChange: Promise<void> | undefined;
+  /** Every node's liveness as the leader last gossiped it. */
+  private readonly peers = new PeerLiveness();
 
   private constructor(opts: SwarmNodeOptions) {
     this.opts = opts;
@@ -255,7 +257,9 @@ export class SwarmNode implements SwarmBackend {
     }
     const cert = decodeCertificate(fromB64(state.certificate));
     const halfLife = cert.issuedAt + (cert.expiresAt - cert.issuedAt) / 2;
-    if ((reply.role !== state.role || Date.now() > halfLife) && !this.roleChange) {
+    // Renew at half life, on a role change, and when the cluster shortened certificate lifetimes.
+    const tooLong = cert.expiresAt - Date.now() > reply.certTtlMs * 1.01;
+    if ((reply.role !== state.role || Date.now() > halfLife || tooLong) && !this.roleChange) {
       this.roleChange = this.renew(reply.role).finally(() => {
         this.roleChange = undefined;
       });
@@ -331,6 +335,11 @@ export class SwarmNode implements SwarmBackend {
       return this.heartbeatHandler(nodeId);
     });
     host.handle('ca.renew', 'member', (_payload, caller) => this.renewHandler(caller));
+    host.subscribe(LIVENESS_TOPIC, (data) => {
+      const digest = decodeDigest(data);
+      if (digest) this.peers.update(digest);
+      else this.logger.warn('dropped a malformed liveness digest');
+    });
     host.on('peer:disconnected', (peerId) => {
       const m = this.manager;
       if (!m?.isLeader()) return;
@@ -373,7 +382,8 @@ export class SwarmNode implements SwarmBackend {
     const node = m.store.get('nodes', nodeId);
     if (!node) throw new SwarmError('NOT_FOUND', `node ${nodeId} is not a member of this swarm`, 'it was removed: join again');
     m.dispatcher.heartbeat(nodeId);
-    return { periodMs: m.dispatcher.periodMs(), leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role };
+    const ttlNs = m.store.list('cluster')[0]?.Spec.CAConfig.NodeCertExpiry ?? DEFAULT_CERT_EXPIRY_NS;
+    return { periodMs: m.dispatcher.periodMs(), leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6 };
   }
 
   private renewHandler(caller: Caller): Uint8Array {
@@ -731,6 +741,8 @@ export class SwarmNode implements SwarmBackend {
       Nodes: m ? m.store.count('nodes') : 0,
       Managers: m ? m.store.list('nodes').filter((n) => n.Spec.Role === 'manager').length : s.managers.length,
     };
+    const cert = decodeCertificate(fromB64(s.certificate));
+    swarm.NodeCertificate = { Role: cert.role, Serial: cert.serial, IssuedAt: new Date(cert.issuedAt).toISOString(), ExpiresAt: new Date(cert.expiresAt).toISOString() };
     const c = m?.store.list('cluster')[0];
     if (c) swarm.Cluster = { ID: c.ID, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Spec: c.Spec };
     return { ...base, Swarm: swarm };
@@ -860,6 +872,11 @@ export class SwarmNode implements SwarmBackend {
     }
     await this.commit(m, [{ op: 'delete', table: 'nodes', id: node.ID, expectVersion: node.Version.Index }]);
     m.dispatcher.forget(node.ID);
+  }
+
+  /** Peer liveness as this node knows it from gossip (works on workers too). */
+  peerLiveness(): LivenessDigest {
+    return this.peers.current();
   }
 
   /** For tests and tools: what this node is. */

@@ -127,6 +127,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   /** Fails requests past their deadline: their outcome is unknown to the caller. */
   private expire(now: number): void {
+    // Queued proposals wait for a batch that a slow fsync holds back: they expire too.
+    const late = this.queued.filter((q) => q.waiter.deadline <= now);
+    if (late.length > 0) {
+      this.queued = this.queued.filter((q) => q.waiter.deadline > now);
+      for (const q of late) q.waiter.reject(new RaftError('TIMEOUT', `proposal not started within ${this.timeoutMs()} ms: the disk is slow or stuck`));
+    }
     for (const [index, w] of this.proposals) {
       if (w.deadline > now) continue;
       this.proposals.delete(index);
@@ -178,7 +184,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     }
     this.schedulePump();
     return new Promise((resolve, reject) => {
-      this.proposals.set(index, { resolve, reject, deadline: Date.now() + this.timeoutMs(), term: this.raw.term() });
+      this.track(index, { resolve, reject, deadline: Date.now() + this.timeoutMs(), term: this.raw.term() });
     });
   }
 
@@ -196,7 +202,17 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     }
     const term = this.raw.term();
     const first = last - batch.length + 1;
-    batch.forEach((q, i) => this.proposals.set(first + i, { ...q.waiter, term }));
+    batch.forEach((q, i) => this.track(first + i, { ...q.waiter, term }));
+  }
+
+  /**
+   * Waits for the entry at index. A waiter already there belongs to an entry of an older term
+   * that a newer leader (possibly us again) has replaced: it can never be applied.
+   */
+  private track(index: number, waiter: Waiter & { term: number }): void {
+    const old = this.proposals.get(index);
+    if (old) old.reject(new RaftError('PROPOSAL_DROPPED', `entry ${index} was replaced by a newer leader's entry`));
+    this.proposals.set(index, waiter);
   }
 
   /** Resolves once this member has applied everything committed before the call (linearizable). */

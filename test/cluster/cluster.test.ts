@@ -139,6 +139,12 @@ describe('a cluster of separate processes', () => {
     expect(rmManager.stderr).toMatch(/must be demoted/);
     await h.node('w1').kill('SIGKILL');
     await waitFor(async () => ((await nodes('m1')).find((n) => n.Description.Hostname === 'w1')?.Status.State === 'down' ? true : undefined), 'w1 to be marked down', 10_000, 50);
+    // Workers learn it too, by gossip, without asking a manager.
+    const w1Id = (await nodes('m1')).find((n) => n.Description.Hostname === 'w1')!.ID;
+    await waitFor(async () => {
+      const peers = await h.api<{ nodes: { nodeId: string; state: string }[] }>('w2', 'GET', '/swarm/peers');
+      return peers.body.nodes.find((n) => n.nodeId === w1Id)?.state === 'down' ? true : undefined;
+    }, 'w2 to learn by gossip that w1 is down');
     await h.ok('m1', 'node', 'rm', 'w1');
     expect((await nodes('m1')).some((n) => n.Description.Hostname === 'w1')).toBe(false);
   }, 90_000);
@@ -155,6 +161,46 @@ describe('a cluster of separate processes', () => {
     expect((await nodes('m1')).some((n) => n.Description.Hostname === 'w3')).toBe(false);
     await h.ok('w3', 'join', '--token', fresh, h.node('m1').addr);
     void w3;
+  }, 60_000);
+
+  it('fails a join to an unreachable manager after a bounded wait, with a hint', async () => {
+    const lone = await h.add('lone');
+    const token = (await h.ok('m1', 'join-token', '-q', 'worker')).trim();
+    const started = Date.now();
+    const r = await h.cli('lone', 'join', '--token', token, '127.0.0.1:9');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/could not reach a manager at 127\.0\.0\.1:9/);
+    expect(r.stderr).toMatch(/Hint:/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // Nothing was joined: the node can still join for real.
+    expect((await h.api<{ Swarm: { LocalNodeState: string } }>('lone', 'GET', '/info')).body.Swarm.LocalNodeState).toBe('inactive');
+    await lone.kill();
+  }, 60_000);
+
+  it('renews certificates before they expire', async () => {
+    type Info = { Swarm: { LocalNodeState: string; NodeCertificate?: { Serial: string; IssuedAt: string; ExpiresAt: string } } };
+    const certOf = async (n: string) => (await h.api<Info>(n, 'GET', '/info')).body.Swarm.NodeCertificate!;
+    const first = await certOf('w3');
+    const swarm = await h.api<{ Version: { Index: number }; Spec: Record<string, unknown> }>('m1', 'GET', '/swarm');
+    const upd = await h.api('m1', 'POST', `/swarm/update?version=${swarm.body.Version.Index}`, { ...swarm.body.Spec, CAConfig: { NodeCertExpiry: 3e9 } });
+    expect(upd.status).toBe(200);
+    // A shorter policy makes nodes renew at once; then each renews at half life, before expiry.
+    const serials = new Set([first.Serial]);
+    const short = await waitFor(async () => {
+      const c = await certOf('w3');
+      serials.add(c.Serial);
+      return Date.parse(c.ExpiresAt) - Date.parse(c.IssuedAt) <= 3000 ? c : undefined;
+    }, 'w3 to hold a certificate under the 3 s policy');
+    await waitFor(async () => {
+      const c = await certOf('w3');
+      serials.add(c.Serial);
+      return c.Serial !== short.Serial && serials.size >= 3 ? true : undefined;
+    }, 'w3 to renew again before its short certificate expires', 10_000, 100);
+    // Still trusted: the node stays ready and its managers still accept writes about it.
+    expect((await nodes('m1')).find((n) => n.Description.Hostname === 'w3')?.Status.State).toBe('ready');
+    await h.ok('m2', 'node', 'update', '--label-add', 'renewed=yes', 'w3');
+    const back = await h.api('m1', 'POST', `/swarm/update?version=${(await h.api<{ Version: { Index: number } }>('m1', 'GET', '/swarm')).body.Version.Index}`, { ...swarm.body.Spec, CAConfig: { NodeCertExpiry: 90 * 24 * 3600 * 1e9 } });
+    expect(back.status).toBe(200);
   }, 60_000);
 
   it('keeps a restarted worker identity', async () => {

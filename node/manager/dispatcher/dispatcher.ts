@@ -1,3 +1,4 @@
+import type { LivenessDigest } from '../../agent/index.js';
 import type { Logger } from '../../log.js';
 import type { ClusterStore, ReplicatedStore } from '../../store/index.js';
 import type { NodeObject } from '../../store/types.js';
@@ -8,7 +9,12 @@ export interface DispatcherDeps {
   replicated: ReplicatedStore;
   logger: Logger;
   now?: () => number;
+  /** Spreads node liveness to every node (by gossip). */
+  publish?: (digest: LivenessDigest) => void;
 }
+
+/** A full liveness digest goes out at least this often, for nodes that missed a change. */
+const DIGEST_REFRESH_MS = 2000;
 
 /**
  * The leader's side of node sessions: takes heartbeats, marks nodes DOWN when they stop, READY
@@ -21,6 +27,7 @@ export class Dispatcher {
   /** Changes not yet committed, by node: a later change supersedes an earlier one. */
   private readonly pending = new Map<string, LivenessChange>();
   private flushing = false;
+  private lastDigest = 0;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? Date.now;
@@ -74,6 +81,15 @@ export class Dispatcher {
       this.deps.logger.warn({ node: c.nodeId, reason: c.message }, 'node is down');
       this.enqueue(c);
     }
+    if (this.now() - this.lastDigest >= DIGEST_REFRESH_MS) this.publishDigest();
+  }
+
+  /** The liveness of every node as the store has it, to every node. */
+  private publishDigest(): void {
+    if (!this.deps.publish) return;
+    this.lastDigest = this.now();
+    const nodes = this.deps.store.list('nodes').map((n) => ({ nodeId: n.ID, peerId: n.Swarm.PeerId, role: n.Spec.Role, state: n.Status.State }));
+    this.deps.publish({ version: this.deps.store.lastIndex(), nodes });
   }
 
   private enqueue(change: LivenessChange): void {
@@ -97,7 +113,10 @@ export class Dispatcher {
         const updated: NodeObject = { ...node, Status: { ...node.Status, State: state, Message: c.message } };
         actions.push({ op: 'update' as const, table: 'nodes' as const, object: updated, expectVersion: node.Version.Index });
       }
-      if (actions.length > 0) await this.deps.replicated.commit(actions);
+      if (actions.length > 0) {
+        await this.deps.replicated.commit(actions);
+        this.publishDigest();
+      }
     } catch (err) {
       // Out of sequence or lost leadership: the next heartbeat or expiry retries.
       this.deps.logger.debug({ err }, 'node state write failed');
