@@ -116,6 +116,11 @@ export class ManagerRole {
     if (leading) {
       this.opts.logger.info({ term: this.raft.status().term }, 'this manager is the leader');
       this.dispatcher.start();
+      // Nodes we have no connection to (e.g. the leader that just died) get one period, not three.
+      const connected = new Set(this.opts.host.connectedPeers());
+      for (const n of this.store.list('nodes')) {
+        if (n.ID !== this.opts.nodeId && !connected.has(n.Swarm.PeerId)) this.dispatcher.disconnected(n.ID);
+      }
       this.reconciler.start();
     } else {
       this.dispatcher.stop();

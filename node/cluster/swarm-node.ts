@@ -640,12 +640,25 @@ export class SwarmNode implements SwarmBackend {
       };
       this.state = state;
       this.trust(state);
-      if (state.role === 'manager') await this.startManager(state, undefined);
+      const manager = state.role === 'manager' ? await this.startManager(state, undefined) : undefined;
       saveLocalState(this.opts.dataDir, state);
       this.startSession(state);
+      // As `docker swarm join`: a manager is joined once it votes, so quorum counts it.
+      if (manager) await this.waitUntilVoter(manager, 20_000);
     } catch (err) {
       await this.abandon();
       throw err;
+    }
+  }
+
+  private async waitUntilVoter(m: ManagerRole, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!m.raft.status().conf.voters.includes(this.state?.nodeId ?? '')) {
+      if (Date.now() > deadline) {
+        this.logger.warn('joined, but not yet a voting manager; the leader will promote it when it has caught up');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -784,13 +797,16 @@ export class SwarmNode implements SwarmBackend {
   /** The node as the API shows it: ManagerStatus filled in from Raft and liveness. */
   private present(m: ManagerRole, n: NodeObject): NodeObject {
     if (n.Spec.Role !== 'manager' && !n.ManagerStatus) return n;
-    const leader = m.leaderId();
-    const reachable = n.ID === this.state?.nodeId || n.Status.State === 'ready';
+    const status = m.raft.status();
+    const leader = status.leader;
+    // A manager that does not vote yet (a learner catching up) does not count for quorum.
+    const voting = status.conf.voters.includes(n.ID);
+    const reachable = voting && (n.ID === this.state?.nodeId || n.Status.State === 'ready');
     return {
       ...n,
       ManagerStatus: {
         ...(n.ID === leader ? { Leader: true } : {}),
-        Reachability: reachable ? 'reachable' : 'unreachable',
+        Reachability: !voting ? 'unknown' : reachable ? 'reachable' : 'unreachable',
         Addr: n.ManagerStatus?.Addr ?? `${n.Status.Addr}:2377`,
       },
     };

@@ -118,8 +118,8 @@ export class ReplicatedStore {
         await this.bounded(this.raft.readBarrier(), 'the read could not be confirmed', false);
         return;
       } catch (err) {
-        // No leader known yet (a fresh follower): wait for one, then ask again.
-        if (attempt === 0 && codeOf(err) === 'NOT_LEADER') {
+        // No leader known yet, or the leader changed while confirming: wait for one, ask again.
+        if (attempt < 3 && codeOf(err) === 'NOT_LEADER') {
           await this.waitForLeader();
           continue;
         }

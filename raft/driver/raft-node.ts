@@ -69,6 +69,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly opts: RaftNodeOptions;
   private ticker: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
+  /** The leader as of the last Ready, to notice changes. */
+  private lastLeader: MemberId = '';
   /** A batch is waiting for its fsync; the next Ready waits for it. */
   private persisting = false;
   private stopped = false;
@@ -315,7 +317,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       const r = this.reads.get(rs.context);
       if (r) r.index = rs.index;
     }
-    if (rd.softState) this.emit('softState', rd.softState);
+    if (rd.softState) {
+      if (rd.softState.leader !== this.lastLeader) this.failUnansweredReads(rd.softState.leader);
+      this.lastLeader = rd.softState.leader;
+      this.emit('softState', rd.softState);
+    }
     this.raw.advance(rd);
     this.resolveReads();
     this.maybeSnapshot();
@@ -332,6 +338,18 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       else waiter.reject(new RaftError('PROPOSAL_DROPPED', `entry ${e.index} was replaced by a newer leader's entry`));
     }
     this.emit('applied', e, result);
+  }
+
+  /**
+   * A read confirmation in flight to a leader that lost its place is never answered: fail it
+   * now, so the caller asks the new leader instead of waiting for its timeout.
+   */
+  private failUnansweredReads(newLeader: MemberId): void {
+    for (const [ctx, r] of this.reads) {
+      if (r.index !== undefined) continue;
+      this.reads.delete(ctx);
+      r.reject(RaftError.notLeader(newLeader));
+    }
   }
 
   private resolveReads(): void {

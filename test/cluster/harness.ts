@@ -8,7 +8,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+/** The checkout's root: two levels up from the source, three from its build in dist/. */
+function findRoot(): string {
+  for (let dir = import.meta.dirname; dir !== resolve(dir, '..'); dir = resolve(dir, '..')) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`no package.json above ${import.meta.dirname}`);
+}
+
+const ROOT = findRoot();
 const CLI = join(ROOT, 'dist/cli/main.js');
 
 export interface CliResult {
