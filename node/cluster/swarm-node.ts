@@ -686,6 +686,7 @@ export class SwarmNode implements SwarmBackend {
       );
     }
     this.session?.stop();
+    if (this.manager?.isLeader()) await this.handOverLeadership(this.manager);
     this.manager?.destroy();
     this.manager = undefined;
     await this.host?.stop();
@@ -693,6 +694,18 @@ export class SwarmNode implements SwarmBackend {
     this.session = undefined;
     this.state = undefined;
     removeLocalState(this.opts.dataDir);
+  }
+
+  /** A leader that leaves first passes leadership to the most caught-up voter (bounded wait). */
+  private async handOverLeadership(m: ManagerRole): Promise<void> {
+    const st = m.raft.status();
+    const successor = st.conf.voters
+      .filter((v) => v !== st.id)
+      .sort((a, b) => (st.progress?.[b]?.match ?? 0) - (st.progress?.[a]?.match ?? 0))[0];
+    if (!successor) return;
+    m.raft.transferLeadership(successor);
+    const deadline = Date.now() + 2000;
+    while (m.isLeader() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   async inspectSwarm(): Promise<SwarmInspect> {

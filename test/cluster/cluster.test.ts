@@ -130,6 +130,22 @@ describe('a cluster of separate processes', () => {
     }, 'w2 to become a reachable manager');
     // The promoted node serves manager requests itself.
     await waitFor(async () => ((await h.cli('w2', 'node', 'ls')).code === 0 ? true : undefined), 'w2 to answer node ls as a manager');
+    // Demoting the leader itself: it hands leadership over first, then leaves the voters.
+    const oldLeader = await waitFor(() => leaderName(MANAGERS), 'a leader');
+    const other = MANAGERS.find((m) => m !== oldLeader)!;
+    await h.ok(other, 'node', 'demote', oldLeader);
+    await waitFor(async () => {
+      const list = await nodes(other);
+      const l = list.find((n) => n.ManagerStatus?.Leader);
+      const demoted = list.find((n) => n.Description.Hostname === oldLeader);
+      return l && l.Description.Hostname !== oldLeader && demoted?.Spec.Role === 'worker' ? true : undefined;
+    }, `leadership to move off the demoted ${oldLeader}`);
+    await waitFor(async () => ((await h.cli(oldLeader, 'node', 'ls')).code !== 0 ? true : undefined), `${oldLeader} to stop serving as a manager`);
+    await h.ok(other, 'node', 'promote', oldLeader);
+    await waitFor(async () => {
+      const n = (await nodes(other)).find((x) => x.Description.Hostname === oldLeader);
+      return n?.ManagerStatus?.Reachability === 'reachable' ? true : undefined;
+    }, `${oldLeader} to vote again`);
     await h.ok('m1', 'node', 'demote', 'w2');
     await waitFor(async () => ((await h.cli('w2', 'node', 'ls')).code !== 0 ? true : undefined), 'w2 to stop being a manager');
     const rmRunning = await h.cli('m1', 'node', 'rm', 'w1');

@@ -1,0 +1,2 @@
+// No native extractor: msgpackr uses its JavaScript decoder.
+module.exports = null;
