@@ -10,10 +10,17 @@ import type { P2PHost } from '../p2p/index.js';
 import { ClusterStore, ReplicatedStore, type ApplyResult } from '../store/index.js';
 import type { KnownManager } from './local-state.js';
 
-/** Raft timing: elections in 0.5-1 s, where Swarm's defaults take 10-20 s. */
-export const RAFT_TICK_MS = 50;
+/**
+ * Raft timing. A leader that dies closes its connections, and the followers start an election
+ * at once (see onPeerDisconnected): a new leader in well under a second, where Swarm's defaults
+ * take 10-20 s. A leader that goes silent without closing (a partition) is replaced after 1-2 s
+ * without heartbeats. Heartbeats every 500 ms and coarse ticks keep an idle manager cheap.
+ */
+export const RAFT_TICK_MS = 100;
 export const RAFT_ELECTION_TICK = 10;
-export const RAFT_HEARTBEAT_TICK = 2;
+export const RAFT_HEARTBEAT_TICK = 5;
+/** Followers wait a random part of this before campaigning, so they rarely split the vote. */
+const CAMPAIGN_JITTER_MS = 200;
 
 export interface ManagerRoleOptions {
   nodeId: string;
@@ -39,6 +46,8 @@ export class ManagerRole {
   private readonly reconciler: MembershipReconciler;
   private readonly opts: ManagerRoleOptions;
   private leading = false;
+  private readonly onDisconnect = (peerId: string) => this.onPeerDisconnected(peerId);
+  private campaignTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: ManagerRoleOptions, store: ClusterStore, raft: RaftNode) {
     this.opts = opts;
@@ -54,15 +63,19 @@ export class ManagerRole {
       },
     });
     this.dispatcher = new Dispatcher({
+      selfId: opts.nodeId,
       store,
       replicated: this.replicated,
       logger: opts.logger,
+      // Voting managers are judged on Raft traffic: a heartbeat each way every RAFT_HEARTBEAT_TICK.
+      trafficPeriodMs: (id) => (this.voters().has(id) ? 2 * RAFT_HEARTBEAT_TICK * RAFT_TICK_MS : undefined),
       publish: (digest) => {
         opts.host.publish(LIVENESS_TOPIC, encodeDigest(digest)).catch((err: unknown) => opts.logger.debug({ err }, 'liveness gossip not sent'));
       },
     });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
+    opts.host.on('peer:disconnected', this.onDisconnect);
     raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));
   }
 
@@ -87,6 +100,15 @@ export class ManagerRole {
     return ref.role;
   }
 
+  private voterCache: { at: number; voters: Set<string> } = { at: 0, voters: new Set() };
+
+  /** The current voters, re-read at most every tick (the dispatcher asks once per node). */
+  voters(): Set<string> {
+    const now = Date.now();
+    if (now - this.voterCache.at >= RAFT_TICK_MS) this.voterCache = { at: now, voters: new Set(this.raft.status().conf.voters) };
+    return this.voterCache.voters;
+  }
+
   /** The libp2p PeerId of a member: from the store, else from what we knew before joining. */
   peerOf(nodeId: string): string | undefined {
     return this.store.get('nodes', nodeId)?.Swarm.PeerId ?? this.opts.knownManagers().find((m) => m.nodeId === nodeId)?.peerId;
@@ -100,6 +122,8 @@ export class ManagerRole {
   /** A Raft message from another manager (its certificate already checked by the host). */
   receiveRaft(m: Message): void {
     this.raft.step(m);
+    // Raft traffic already proves a manager alive: the leader needs no extra heartbeat for it.
+    if (this.leading) this.dispatcher.heartbeat(m.from);
   }
 
   isLeader(): boolean {
@@ -108,6 +132,20 @@ export class ManagerRole {
 
   leaderId(): string {
     return this.raft.status().leader;
+  }
+
+  /** The leader's connection closed: most likely it died. Elect a new one now. */
+  private onPeerDisconnected(peerId: string): void {
+    const st = this.raft.status();
+    if (st.role !== 'follower' || !st.leader || this.peerOf(st.leader) !== peerId) return;
+    this.raft.forgetLeader();
+    if (this.campaignTimer) clearTimeout(this.campaignTimer);
+    this.campaignTimer = setTimeout(() => {
+      this.campaignTimer = undefined;
+      const now = this.raft.status();
+      // Someone else won meanwhile, or the old leader came back: nothing to do.
+      if (now.role === 'follower' && !now.leader) this.raft.campaign();
+    }, Math.floor(Math.random() * CAMPAIGN_JITTER_MS));
   }
 
   private onRoleChange(leading: boolean): void {
@@ -140,6 +178,8 @@ export class ManagerRole {
   }
 
   stop(): void {
+    this.opts.host.off('peer:disconnected', this.onDisconnect);
+    if (this.campaignTimer) clearTimeout(this.campaignTimer);
     this.dispatcher.stop();
     this.reconciler.stop();
     this.raft.stop();

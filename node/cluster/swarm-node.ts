@@ -37,7 +37,7 @@ import {
 import { ClusterStore, newObjectId } from '../store/index.js';
 import type { ClusterObject, ClusterSpec, NodeObject, NodeSpec, StoreAction } from '../store/types.js';
 import { loadLocalState, removeLocalState, saveLocalState, type KnownManager, type LocalState } from './local-state.js';
-import { ManagerRole } from './manager-role.js';
+import { ManagerRole, RAFT_ELECTION_TICK, RAFT_HEARTBEAT_TICK } from './manager-role.js';
 
 export const ENGINE_VERSION = '0.1.0';
 export const API_VERSION = '1.47';
@@ -58,7 +58,7 @@ function defaultSpec(partial: Partial<ClusterSpec> = {}): ClusterSpec {
     Name: 'default',
     Labels: {},
     Orchestration: { TaskHistoryRetentionLimit: 5 },
-    Raft: { SnapshotInterval: 1000, KeepOldSnapshots: 0, ElectionTick: 10, HeartbeatTick: 2 },
+    Raft: { SnapshotInterval: 1000, KeepOldSnapshots: 0, ElectionTick: RAFT_ELECTION_TICK, HeartbeatTick: RAFT_HEARTBEAT_TICK },
     Dispatcher: { HeartbeatPeriod: 0 },
     CAConfig: { NodeCertExpiry: DEFAULT_CERT_EXPIRY_NS },
     ...partial,
@@ -383,7 +383,11 @@ export class SwarmNode implements SwarmBackend {
     if (!node) throw new SwarmError('NOT_FOUND', `node ${nodeId} is not a member of this swarm`, 'it was removed: join again');
     m.dispatcher.heartbeat(nodeId);
     const ttlNs = m.store.list('cluster')[0]?.Spec.CAConfig.NodeCertExpiry ?? DEFAULT_CERT_EXPIRY_NS;
-    return { periodMs: m.dispatcher.periodMs(), leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6 };
+    // Voting managers prove they are alive by Raft traffic; their session only carries role and
+    // certificate news, so it can be slow.
+    const voting = m.raft.status().conf.voters.includes(nodeId);
+    const periodMs = voting ? Math.max(4000, m.dispatcher.periodMs()) : m.dispatcher.periodMs();
+    return { periodMs, leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6 };
   }
 
   private renewHandler(caller: Caller): Uint8Array {

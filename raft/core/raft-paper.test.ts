@@ -1485,3 +1485,21 @@ describe('RawNode', () => {
     expect(net.readStates('1')).toEqual([{ index: net.node('1').status().commit, context: 'r' }]);
   });
 });
+
+describe('forgetting the leader (connection lost)', () => {
+  it('lets a follower grant a pre-vote it would refuse under the leader lease', () => {
+    const net = TestNetwork.bootstrap(['a', 'b', 'c']);
+    net.campaign('a');
+    net.deliverAll();
+    expect(net.node('a').status().role).toBe('leader');
+    // b is within its lease: a pre-vote from c at a higher term is ignored.
+    net.node('b').step({ type: 'preVote', from: 'c', to: 'b', term: net.node('b').status().term + 1, index: 100, logTerm: 100 });
+    expect(net.node('b').ready().messages.filter((m) => m.type === 'preVoteResp')).toHaveLength(0);
+    net.node('b').forgetLeader();
+    expect(net.node('b').status().leader).toBe('');
+    net.node('b').step({ type: 'preVote', from: 'c', to: 'b', term: net.node('b').status().term + 1, index: 100, logTerm: 100 });
+    const resp = net.node('b').ready().messages.filter((m) => m.type === 'preVoteResp');
+    expect(resp).toHaveLength(1);
+    expect(resp[0]!.reject).toBe(false);
+  });
+});

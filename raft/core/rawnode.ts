@@ -104,6 +104,17 @@ export class RawNode {
     else this.stepLocal({ type: 'transferLeader' }, transferee);
   }
 
+  /**
+   * The transport saw the leader's connection close: forget the leader (as etcd's
+   * MsgForgetLeader), so this follower stops honouring its lease and can vote for, or become, a
+   * new leader at once instead of after an election timeout. A live leader's next heartbeat
+   * simply restores it.
+   */
+  forgetLeader(): void {
+    const r = this.raft;
+    if (r.role === 'follower') r.lead = '';
+  }
+
   reportUnreachable(member: MemberId): void {
     this.raft.step({ type: 'unreachable', from: member, to: this.raft.id, term: 0 });
   }

@@ -232,6 +232,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     });
   }
 
+  /** See RawNode.forgetLeader: the leader's connection is gone. */
+  forgetLeader(): void {
+    this.raw.forgetLeader();
+    this.schedulePump();
+  }
+
   transferLeadership(to: MemberId): void {
     this.raw.transferLeadership(to);
     this.schedulePump();

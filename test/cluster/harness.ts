@@ -77,9 +77,11 @@ export class DaemonProcess {
   async start(): Promise<void> {
     if (this.running()) throw new Error(`${this.name} is already running`);
     this.output = '';
+    // SWARM_TEST_NODE_ARGS: extra node flags for the daemons, e.g. "--cpu-prof" when profiling.
+    const nodeArgs = (process.env['SWARM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const proc = spawn(
       process.execPath,
-      [CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel],
+      [...nodeArgs, CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;

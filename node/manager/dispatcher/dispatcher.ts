@@ -2,19 +2,26 @@ import type { LivenessDigest } from '../../agent/index.js';
 import type { Logger } from '../../log.js';
 import type { ClusterStore, ReplicatedStore } from '../../store/index.js';
 import type { NodeObject } from '../../store/types.js';
-import { heartbeatPeriodMs, LivenessTracker, type LivenessChange } from './liveness.js';
+import { heartbeatPeriodMs, LivenessTracker, MIN_HEARTBEAT_PERIOD_MS, type LivenessChange } from './liveness.js';
 
 export interface DispatcherDeps {
+  /** The leader's own node: alive as long as this dispatcher runs. */
+  selfId: string;
   store: ClusterStore;
   replicated: ReplicatedStore;
   logger: Logger;
   now?: () => number;
   /** Spreads node liveness to every node (by gossip). */
   publish?: (digest: LivenessDigest) => void;
+  /**
+   * Nodes whose liveness comes from other traffic (voting managers: Raft) and the period of
+   * that traffic; they are judged on it instead of the heartbeat period.
+   */
+  trafficPeriodMs?: (nodeId: string) => number | undefined;
 }
 
 /** A full liveness digest goes out at least this often, for nodes that missed a change. */
-const DIGEST_REFRESH_MS = 2000;
+const DIGEST_REFRESH_MS = 10_000;
 
 /**
  * The leader's side of node sessions: takes heartbeats, marks nodes DOWN when they stop, READY
@@ -55,7 +62,7 @@ export class Dispatcher {
   private schedule(): void {
     // Check twice a period, so a node is marked down at most half a period late.
     this.timer = setTimeout(() => {
-      this.expire();
+      this.check();
       if (this.timer) this.schedule();
     }, Math.max(50, Math.floor(this.periodMs() / 2)));
     this.timer.unref();
@@ -76,8 +83,12 @@ export class Dispatcher {
     this.tracker.forget(nodeId);
   }
 
-  private expire(): void {
-    for (const c of this.tracker.expire(this.now(), this.periodMs())) {
+  /** Marks down the nodes that stopped heartbeating (runs on a timer; public for tests). */
+  check(): void {
+    this.heartbeat(this.deps.selfId);
+    const period = this.periodMs();
+    const periodOf = (id: string) => Math.max(period, this.deps.trafficPeriodMs?.(id) ?? 0);
+    for (const c of this.tracker.expire(this.now(), periodOf, MIN_HEARTBEAT_PERIOD_MS)) {
       this.deps.logger.warn({ node: c.nodeId, reason: c.message }, 'node is down');
       this.enqueue(c);
     }
@@ -114,6 +125,7 @@ export class Dispatcher {
         actions.push({ op: 'update' as const, table: 'nodes' as const, object: updated, expectVersion: node.Version.Index });
       }
       if (actions.length > 0) {
+        this.deps.logger.debug({ changes: actions.map((a) => `${a.object.ID}:${(a.object as NodeObject).Status.State}`) }, "writing node states");
         await this.deps.replicated.commit(actions);
         this.publishDigest();
       }

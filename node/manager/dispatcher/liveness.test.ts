@@ -21,11 +21,11 @@ describe('LivenessTracker', () => {
   it('marks a node down after three missed heartbeats, not before', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'ready' }], 0);
-    expect(t.expire(749, 250)).toEqual([]);
-    const changes = t.expire(750, 250);
+    expect(t.expire(749, () => 250, 250)).toEqual([]);
+    const changes = t.expire(750, () => 250, 250);
     expect(changes.map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
     expect(changes[0]!.message).toMatch(/heartbeat failure/);
-    expect(t.expire(2000, 250)).toEqual([]); // reported once
+    expect(t.expire(2000, () => 250, 250)).toEqual([]); // reported once
   });
 
   it('brings a down node back on its next heartbeat', () => {
@@ -41,9 +41,20 @@ describe('LivenessTracker', () => {
     t.heartbeat('a', 100);
     t.heartbeat('b', 100);
     t.disconnected('a', 120);
-    expect(t.expire(369, 250)).toEqual([]);
-    expect(t.expire(370, 250).map((c) => c.nodeId)).toEqual(['a']);
+    expect(t.expire(369, () => 250, 250)).toEqual([]);
+    expect(t.expire(370, () => 250, 250).map((c) => c.nodeId)).toEqual(['a']);
     expect(t.state('b')).toBe('ready');
+  });
+
+  it('uses each node its own period, but the same short grace after a disconnect', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'manager', state: 'ready' }, { nodeId: 'worker', state: 'ready' }], 0);
+    const periodOf = (id: string) => (id === 'manager' ? 1000 : 250);
+    expect(t.expire(750, periodOf, 250).map((c) => c.nodeId)).toEqual(['worker']);
+    expect(t.expire(2999, periodOf, 250)).toEqual([]);
+    t.heartbeat('manager', 3000);
+    t.disconnected('manager', 3100);
+    expect(t.expire(3350, periodOf, 250).map((c) => c.nodeId)).toEqual(['manager']);
   });
 
   it('clears suspicion when the node heartbeats again after reconnecting', () => {
@@ -51,12 +62,12 @@ describe('LivenessTracker', () => {
     t.reset([{ nodeId: 'a', state: 'ready' }], 0);
     t.disconnected('a', 10);
     t.heartbeat('a', 200);
-    expect(t.expire(400, 250)).toEqual([]);
+    expect(t.expire(400, () => 250, 250)).toEqual([]);
   });
 
   it('gives every node a fresh grace period on reset (a new leader)', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'ready' }], 10_000);
-    expect(t.expire(10_500, 250)).toEqual([]);
+    expect(t.expire(10_500, () => 250, 250)).toEqual([]);
   });
 });

@@ -69,16 +69,21 @@ export class LivenessTracker {
     if (s && s.suspectSince === undefined) s.suspectSince = now;
   }
 
-  /** Nodes that missed their heartbeats by `now`. */
-  expire(now: number, periodMs: number): LivenessChange[] {
+  /**
+   * Nodes that missed their heartbeats by `now`. `periodOf` gives each node's heartbeat period;
+   * a node whose connection closed gets `suspectGraceMs` to heartbeat again.
+   */
+  expire(now: number, periodOf: (nodeId: string) => number, suspectGraceMs: number): LivenessChange[] {
     const changes: LivenessChange[] = [];
     for (const [nodeId, s] of this.sessions) {
       if (s.state === 'down') continue;
+      const periodMs = periodOf(nodeId);
       const silentFor = now - s.lastSeen;
-      const suspectExpired = s.suspectSince !== undefined && now - Math.max(s.suspectSince, s.lastSeen) >= periodMs;
-      if (silentFor >= periodMs * MISSED_HEARTBEATS_FOR_DOWN || suspectExpired) {
+      const silentTooLong = silentFor >= periodMs * MISSED_HEARTBEATS_FOR_DOWN;
+      const suspectExpired = s.suspectSince !== undefined && now - Math.max(s.suspectSince, s.lastSeen) >= suspectGraceMs;
+      if (silentTooLong || suspectExpired) {
         s.state = 'down';
-        const why = suspectExpired && silentFor < periodMs * MISSED_HEARTBEATS_FOR_DOWN ? 'connection closed and no heartbeat since' : `no heartbeat for ${silentFor} ms`;
+        const why = silentTooLong ? `no heartbeat for ${silentFor} ms` : 'connection closed and no heartbeat since';
         changes.push({ nodeId, state: 'down', message: `heartbeat failure: ${why}` });
       }
     }

@@ -35,7 +35,7 @@ export class MembershipReconciler {
     private readonly logger: Logger,
   ) {}
 
-  start(intervalMs = 200): void {
+  start(intervalMs = 500): void {
     this.timer = setInterval(() => void this.reconcile(), intervalMs);
     this.timer.unref();
   }
