@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # command:package — what the daemon and the tests run: OCI runtimes, busybox for test images,
-# a local registry, an init for containers, and the network tools for later overlay work.
+# a local registry (and openssl for its test certificates), an init for containers, and the
+# network tools for later overlay work.
 for pair in "node:nodejs" "npm:npm" "crun:crun" "runc:runc" "busybox:busybox-static" \
-  "docker-registry:docker-registry" "tini-static:tini" "ip:iproute2" "nft:nftables" "iptables:iptables"; do
+  "docker-registry:docker-registry" "tini-static:tini" "ip:iproute2" "nft:nftables" "iptables:iptables" "openssl:openssl"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
