@@ -1,4 +1,5 @@
 import { request, type IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import { ValueError } from './format.js';
 
 // The API client: JSON over HTTP on the daemon's unix socket (or TCP), speaking the Engine API
@@ -56,7 +57,20 @@ export class ConnectionError extends Error {
   }
 }
 
-export type Query = Record<string, string | number | boolean | undefined>;
+/** An array repeats the parameter (Docker's `t=a&t=b`). */
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
+
+export interface OpenOptions {
+  query?: Query | undefined;
+  /** A JSON body. */
+  body?: unknown;
+  /** A body sent as is (a tar upload), with `contentType`. */
+  raw?: Readable | Buffer;
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Aborting closes the connection: the daemon stops the work (a log follow, a pull). */
+  signal?: AbortSignal;
+}
 
 export interface ClientOptions {
   /** Called once per request with a one-line summary (for --log-level debug). */
@@ -84,21 +98,83 @@ export class ApiClient {
     return this.request<void>('DELETE', path, { query });
   }
 
+  /**
+   * A request whose answer is a stream (progress, logs, an archive) or whose body is one (a tar):
+   * resolves with the response as soon as its headers arrive. A non-2xx answer throws ApiError.
+   */
+  async open(method: string, path: string, options: OpenOptions = {}): Promise<IncomingMessage> {
+    const fullPath = this.fullPath(path, options.query);
+    const started = Date.now();
+    const res = await new Promise<IncomingMessage>((resolvePromise, reject) => {
+      const where = describeEndpoint(this.endpoint);
+      const json = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+      const body = options.raw ?? json;
+      let answered = false;
+      const req = request(
+        {
+          ...this.endpoint,
+          agent: false,
+          method,
+          path: fullPath,
+          ...(options.signal ? { signal: options.signal } : {}),
+          headers: {
+            ...(json ? { 'Content-Type': 'application/json' } : options.raw ? { 'Content-Type': options.contentType ?? 'application/octet-stream' } : {}),
+            ...(Buffer.isBuffer(body) ? { 'Content-Length': body.length } : {}),
+            ...options.headers,
+            'User-Agent': 'swarm-cli',
+          },
+        },
+        (r) => {
+          answered = true;
+          resolvePromise(r);
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // The daemon may answer (an error, say) before it has read the whole upload.
+        if (!answered) reject(err.name === 'AbortError' ? err : connectionError(err, where));
+      });
+      if (body instanceof Readable) {
+        body.on('error', (err) => {
+          req.destroy(err);
+          reject(err);
+        });
+        body.pipe(req);
+      } else {
+        req.end(body);
+      }
+    });
+    this.trace?.(`${method} ${fullPath} -> ${res.statusCode ?? 0} (${Date.now() - started} ms)`);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    // Refused: the rest of an upload is not wanted.
+    if (options.raw instanceof Readable) options.raw.destroy();
+    const chunks: Buffer[] = [];
+    for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+    const text = Buffer.concat(chunks).toString('utf8');
+    throw apiError(status, (res.headers['content-type'] ?? '').startsWith('application/json') ? parseOrText(text) : text, text);
+  }
+
+  private fullPath(path: string, query: Query | undefined): string {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const item of v as readonly string[]) params.append(k, item);
+      else params.set(k, String(v));
+    }
+    const qs = params.toString();
+    return `/v${API_VERSION}${path}${qs === '' ? '' : `?${qs}`}`;
+  }
+
   /** `T` is what the route returns; the body is parsed JSON (or text), not checked against `T`. */
   async request<T>(method: string, path: string, options: { query?: Query | undefined; body?: unknown } = {}): Promise<T> {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) params.set(k, String(v));
-    const qs = params.toString();
-    const fullPath = `/v${API_VERSION}${path}${qs === '' ? '' : `?${qs}`}`;
+    const fullPath = this.fullPath(path, options.query);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const started = Date.now();
     const res = await this.send(method, fullPath, payload);
     this.trace?.(`${method} ${fullPath} -> ${res.status} (${Date.now() - started} ms)`);
     const parsed = res.json ? parseOrText(res.text) : res.text;
     if (res.status >= 200 && res.status < 300) return (res.text === '' ? undefined : parsed) as T;
-    const body = typeof parsed === 'object' && parsed !== null ? (parsed as { message?: unknown; hint?: unknown }) : {};
-    const message = typeof body.message === 'string' ? body.message : res.text.trim() || `HTTP ${res.status}`;
-    throw new ApiError(res.status, message, typeof body.hint === 'string' ? body.hint : undefined);
+    throw apiError(res.status, parsed, res.text);
   }
 
   private send(method: string, path: string, payload: Buffer | undefined): Promise<{ status: number; json: boolean; text: string }> {
@@ -134,6 +210,12 @@ export class ApiClient {
       req.end(payload);
     });
   }
+}
+
+function apiError(status: number, parsed: unknown, text: string): ApiError {
+  const body = typeof parsed === 'object' && parsed !== null ? (parsed as { message?: unknown; hint?: unknown }) : {};
+  const message = typeof body.message === 'string' ? body.message : text.trim() || `HTTP ${status}`;
+  return new ApiError(status, message, typeof body.hint === 'string' ? body.hint : undefined);
 }
 
 function parseOrText(text: string): unknown {

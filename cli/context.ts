@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { LogLevel } from '../node/log.js';
 import { ApiClient, DEFAULT_SOCKET, parseHost, type Endpoint } from './client.js';
 import type { RunDaemon } from './daemon-options.js';
@@ -7,9 +8,21 @@ import { ValueError } from './format.js';
 // What every command gets: where to write, and an API client for the daemon the global flags
 // (or SWARM_HOST) point at.
 
+export type Input = Readable & { isTTY?: boolean };
+
+/** Where Ctrl-C arrives (process by default; tests pass an EventEmitter). */
+export interface Interrupts {
+  on(event: 'SIGINT', listener: () => void): unknown;
+  off(event: 'SIGINT', listener: () => void): unknown;
+}
+
 export interface CliIo {
   stdout: Output;
   stderr: Output;
+  /** Defaults to process.stdin (image load, login --password-stdin, prompts). */
+  stdin?: Input;
+  /** Defaults to process. */
+  interrupts?: Interrupts;
   /** Defaults to process.env; tests pass their own. */
   env?: Record<string, string | undefined>;
 }
@@ -28,6 +41,9 @@ export interface CliContext {
   io: CliIo;
   overrides: CliOverrides;
   out(text: string): void;
+  stdin(): Input;
+  env(): Record<string, string | undefined>;
+  interrupts(): Interrupts;
   globals(): GlobalOptions;
   /** The API client for the selected daemon (built on first use). */
   client(): ApiClient;
@@ -39,6 +55,9 @@ export function createContext(io: CliIo, overrides: CliOverrides, globals: () =>
     io,
     overrides,
     out: (text) => void io.stdout.write(text),
+    stdin: () => io.stdin ?? process.stdin,
+    env: () => io.env ?? process.env,
+    interrupts: () => io.interrupts ?? process,
     globals,
     client: () => {
       if (client) return client;

@@ -2,7 +2,12 @@
 // there is advice, and an exit code: 1 for a failed operation, 2 for a usage error.
 
 export interface Output {
-  write(text: string): unknown;
+  /** Bytes only for binary output (an image archive on stdout). */
+  write(text: string | Uint8Array): unknown;
+  /** Whether it is a terminal (progress redraws in place; archives are refused). */
+  isTTY?: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number;
 }
 
 export const EXIT_FAILURE = 1;
@@ -17,6 +22,22 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
     this.command = command;
+  }
+}
+
+/**
+ * Ends the command with this exit code (`swarm run` passes the container's on). With a cause, the
+ * cause is reported first; without one, nothing is printed.
+ */
+export class ExitStatus extends Error {
+  readonly code: number;
+  override readonly cause: unknown;
+
+  constructor(code: number, cause?: unknown) {
+    super(`exit status ${code}`);
+    this.name = 'ExitStatus';
+    this.code = code;
+    this.cause = cause;
   }
 }
 
@@ -48,6 +69,10 @@ export function printError(stderr: Output, message: string, hint?: string): void
 export function reportError(stderr: Output, err: unknown): number {
   if (err instanceof AggregateError && err.errors.length > 0) {
     return Math.max(...err.errors.map((e: unknown) => reportError(stderr, e)));
+  }
+  if (err instanceof ExitStatus) {
+    if (err.cause !== undefined) reportError(stderr, err.cause);
+    return err.code;
   }
   if (err instanceof UsageError) {
     printError(stderr, err.message, err.command === undefined ? undefined : `run '${err.command} --help' for usage`);

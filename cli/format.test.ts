@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aligned, bytesSize, capitalize, humanDuration, naturalCompare, parseDuration } from './format.js';
+import { aligned, bytesSize, capitalize, humanDuration, humanSize, naturalCompare, parseDuration, ramInBytes, shortId, timeAgo } from './format.js';
 
 describe('parseDuration (Go syntax, nanoseconds)', () => {
   it('reads units, fractions and compound durations', () => {
@@ -53,5 +53,34 @@ describe('small helpers', () => {
   it('capitalize and aligned', () => {
     expect(capitalize('ready')).toBe('Ready');
     expect(aligned([[' Version', '1'], [' API version', '1.47']], 20)).toBe(' Version:           1\n API version:       1.47\n');
+  });
+});
+
+describe('image and container helpers', () => {
+  it('humanSize prints decimal units with Go %g precision (docker units.HumanSizeWithPrecision)', () => {
+    expect(humanSize(4_260_000, 3)).toBe('4.26MB');
+    expect(humanSize(7_800_000, 3)).toBe('7.8MB');
+    expect(humanSize(3_146_000)).toBe('3.146MB');
+    expect(humanSize(512)).toBe('512B');
+    expect(humanSize(0)).toBe('0B');
+    expect(humanSize(1000)).toBe('1kB');
+    expect(humanSize(1_234_567_890, 3)).toBe('1.23GB');
+  });
+
+  it('timeAgo and shortId', () => {
+    expect(timeAgo(125_000)).toBe('2 minutes ago');
+    expect(timeAgo(100)).toBe('Less than a second ago');
+    expect(shortId(`sha256:${'ab'.repeat(32)}`)).toBe('abababababab');
+    expect(shortId('0123456789abcdef')).toBe('0123456789ab');
+  });
+
+  it('ramInBytes reads docker\'s memory sizes in binary units', () => {
+    expect(ramInBytes('64m')).toBe(64 * 1024 ** 2);
+    expect(ramInBytes('1.5g')).toBe(1.5 * 1024 ** 3);
+    expect(ramInBytes('512K')).toBe(512 * 1024);
+    expect(ramInBytes('64MiB')).toBe(64 * 1024 ** 2);
+    expect(ramInBytes('100')).toBe(100);
+    expect(() => ramInBytes('64x')).toThrow('expected a size such as 64m');
+    expect(() => ramInBytes('-1m')).toThrow('expected a size');
   });
 });

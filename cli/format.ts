@@ -99,3 +99,38 @@ export function inspectJson(value: unknown): string {
 export function aligned(rows: readonly (readonly [string, string])[], column: number): string {
   return rows.map(([key, value]) => `${`${key}:`.padEnd(column - 1)} ${value}`.trimEnd() + '\n').join('');
 }
+
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+
+/**
+ * Docker's units.HumanSizeWithPrecision: decimal units, `precision` significant digits as Go's %g
+ * ("4.26MB" at 3 for image sizes, "3.146MB" at 4 for progress).
+ */
+export function humanSize(bytes: number, precision = 4): string {
+  let size = bytes;
+  let i = 0;
+  while (size >= 1000 && i < DECIMAL_UNITS.length - 1) {
+    size /= 1000;
+    i++;
+  }
+  return `${Number(size.toPrecision(precision))}${DECIMAL_UNITS[i]}`;
+}
+
+/** "2 minutes ago", as docker's CREATED columns. */
+export function timeAgo(ms: number): string {
+  return `${humanDuration(ms)} ago`;
+}
+
+/** The 12-character short form of an image or container ID, without "sha256:". */
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+const RAM_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+
+/** Docker's units.RAMInBytes: "64m", "1.5g", "512k", "100" (bytes); binary multiples. */
+export function ramInBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text.trim());
+  if (!m?.[1]) throw new ValueError('expected a size such as 64m, 1.5g or 512k (b, k, m, g, t, p)');
+  return Math.floor(Number(m[1]) * (RAM_UNITS[(m[2] ?? '').toLowerCase()] ?? 1));
+}

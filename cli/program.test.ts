@@ -185,6 +185,14 @@ describe('global behaviour', () => {
     expect((await d.swarm('--log-level', 'loud', 'info')).stderr).toMatch(/^Error: invalid value "loud" for --log-level: must be one of trace, debug, info, warn, error, silent\n/);
   });
 
+  it('-v is the version before a command and the command\'s own flag after it (run -v is --volume)', async () => {
+    expect((await runCaptured(['-v'])).stdout).toMatch(/^\d+\.\d+\.\d+/);
+    const run = await runCaptured(['-H', join(tmpdir(), 'swarm-nobody-here.sock'), 'run', '-v', '/a:/b', 'alpine']);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^Error: cannot connect to the swarm daemon/);
+    expect((await runCaptured(['run', '-v', 'nocolon', 'alpine'])).stderr).toMatch(/^Error: invalid value "nocolon" for --volume: /);
+  });
+
   it('help and --version exit 0; unknown commands and a bare group exit 2', async () => {
     const help = await runCaptured(['--help']);
     expect(help.code).toBe(0);
@@ -215,6 +223,13 @@ describe('swarm daemon', () => {
     const r = await daemon('--data-dir', join(dir, 'data'), '--listen-addr', '127.0.0.1:4000', '--advertise-addr', '127.0.0.1:4000', '--api-socket', `unix://${dir}/api.sock`, '--hostname', 'm1', '--log-level', 'debug');
     expect(r.options).toEqual({ dataDir: join(dir, 'data'), listenAddr: '127.0.0.1:4000', advertiseAddr: '127.0.0.1:4000', apiSocket: `${dir}/api.sock`, hostname: 'm1', logLevel: 'debug' });
     expect((await runCaptured(['--log-level', 'info', 'daemon'], {}, { runDaemon: async (o) => void expect(o.logLevel).toBe('info') })).code).toBe(0);
+  });
+
+  it('passes --runtime and --insecure-registry (repeatable) on', async () => {
+    const r = await daemon('--runtime', 'runc', '--insecure-registry', 'localhost:5000', '--insecure-registry', 'registry.lan:443');
+    expect(r.options).toMatchObject({ runtime: 'runc', insecureRegistries: ['localhost:5000', 'registry.lan:443'] });
+    expect((await daemon('--runtime', 'docker')).stderr).toMatch(/^Error: invalid value "docker" for --runtime: must be one of crun, runc\n/);
+    expect((await daemon('--insecure-registry', 'localhost:99999')).stderr).toMatch(/^Error: invalid value "localhost:99999" for --insecure-registry: the port must be/);
   });
 
   it('refuses bad flags with exit 2, naming the flag', async () => {

@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { parseHost } from './client.js';
+import { registerContainerCommands } from './commands/container.js';
 import { registerDaemonCommand, LOG_LEVELS } from './commands/daemon.js';
+import { registerImageCommands } from './commands/image.js';
+import { registerLoginCommand } from './commands/login.js';
 import { registerNodeCommands } from './commands/node.js';
+import { stopsAtFirstOperand } from './commands/run.js';
 import { registerSwarmCommands } from './commands/swarm.js';
 import { registerSystemCommands } from './commands/system.js';
 import { createContext, type CliIo, type CliOverrides, type GlobalOptions } from './context.js';
@@ -10,6 +14,57 @@ import { flag, oneOf } from './flags.js';
 import { cliVersion } from './version.js';
 
 export type { CliIo, CliOverrides } from './context.js';
+
+/** Whether `arg` (an option as typed) consumes the next argument as its value. */
+function takesNextArg(program: Command, cmd: Command, arg: string): boolean {
+  const options = [...cmd.options, ...program.options];
+  if (arg.startsWith('--')) {
+    const opt = options.find((o) => o.long === arg.split('=')[0]);
+    return opt !== undefined && (opt.required || opt.optional) && !arg.includes('=');
+  }
+  // A cluster of short flags (-dit, -eKEY=V): the first one taking a value takes the rest, or the next argument.
+  for (let i = 1; i < arg.length; i++) {
+    const opt = options.find((o) => o.short === `-${arg[i]}`);
+    if (opt === undefined) return false;
+    if (opt.required || opt.optional) return i === arg.length - 1;
+  }
+  return false;
+}
+
+/**
+ * Two fixes to commander's reading of the command line, both as docker (cobra) reads it:
+ * - a subcommand's short flag wins over the program's (`swarm run -v SRC:DST` is --volume, not
+ *   --version): such flags are spelled out long;
+ * - `swarm run IMAGE CMD -x`: options end at the image and the rest is the container's command.
+ *   Commander has no per-command switch for that short of making every global option positional,
+ *   so a "--" goes in after the image.
+ */
+function normalizeArgs(program: Command, args: readonly string[]): string[] {
+  const out: string[] = [];
+  let cmd = program;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--') return [...out, ...args.slice(i)];
+    if (arg.startsWith('-') && arg !== '-') {
+      const own = cmd === program || arg.startsWith('--') ? undefined : cmd.options.find((o) => o.short === arg.slice(0, 2));
+      if (own?.long !== undefined && program.options.some((o) => o.short === own.short)) {
+        const inline = arg.slice(2);
+        out.push(inline === '' ? own.long : `${own.long}=${inline}`);
+        if (inline === '' && (own.required || own.optional) && i + 1 < args.length) out.push(args[++i] ?? '');
+        continue;
+      }
+      out.push(arg);
+      if (takesNextArg(program, cmd, arg) && i + 1 < args.length) out.push(args[++i] ?? '');
+      continue;
+    }
+    out.push(arg);
+    if (stopsAtFirstOperand(cmd)) return i + 1 < args.length ? [...out, '--', ...args.slice(i + 1)] : out;
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) return [...out, ...args.slice(i + 1)];
+    cmd = sub;
+  }
+  return out;
+}
 
 /** The command names in `args` that commander would follow (for "run 'swarm node ls --help'"). */
 function commandPath(program: Command, args: readonly string[]): string {
@@ -54,6 +109,9 @@ function buildProgram(io: CliIo, overrides: CliOverrides): Command {
   registerSwarmCommands(program, ctx);
   registerSystemCommands(program, ctx);
   registerNodeCommands(program, ctx);
+  registerImageCommands(program, ctx);
+  registerContainerCommands(program, ctx);
+  registerLoginCommand(program, ctx);
   return program;
 }
 
@@ -64,7 +122,7 @@ function buildProgram(io: CliIo, overrides: CliOverrides): Command {
 export async function runCli(args: string[], io: CliIo, overrides: CliOverrides = {}): Promise<number> {
   const program = buildProgram(io, overrides);
   try {
-    await program.parseAsync(args, { from: 'user' });
+    await program.parseAsync(normalizeArgs(program, args), { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeSwarmBackend, startApiServer, type ApiServer } from '../node/api/index.js';
+import { Readable } from 'node:stream';
+import { FakeRuntimeBackend, FakeSwarmBackend, startApiServer, type ApiServer } from '../node/api/index.js';
 import { silentLogger } from '../node/log.js';
+import type { Input, Interrupts } from './context.js';
 import { runCli, type CliOverrides } from './program.js';
 
 // For the CLI's tests (and later commands'): a real API server on a temp socket backed by the
-// in-memory FakeSwarmBackend, and a way to run `swarm ...` in-process against it.
+// in-memory FakeSwarmBackend and FakeRuntimeBackend, and a way to run `swarm ...` in-process against it.
 
 export interface CliRun {
   code: number;
@@ -14,30 +16,66 @@ export interface CliRun {
   stderr: string;
 }
 
+export interface CaptureOptions {
+  env?: Record<string, string | undefined>;
+  overrides?: CliOverrides;
+  /** What stdin holds (default: nothing, and not a terminal). */
+  stdin?: string | Buffer | Readable;
+  stdinTTY?: boolean;
+  stdoutTTY?: boolean;
+  /** Where Ctrl-C comes from (default: never). */
+  interrupts?: Interrupts;
+}
+
 export interface FakeDaemon {
   backend: FakeSwarmBackend;
+  runtime: FakeRuntimeBackend;
   socket: string;
   /** Runs `swarm -H <socket> ...args`. */
   swarm(...args: string[]): Promise<CliRun>;
+  /** The same with stdin, terminals or interrupts set up; stdoutBytes has the raw output. */
+  swarmWith(options: CaptureOptions, ...args: string[]): Promise<CliRun & { stdoutBytes: Buffer }>;
   close(): Promise<void>;
+}
+
+/** Runs the CLI with captured output and the given stdin and terminals. */
+export async function runCapturedWith(args: string[], options: CaptureOptions = {}): Promise<CliRun & { stdoutBytes: Buffer }> {
+  const out: Buffer[] = [];
+  let stderr = '';
+  const source = options.stdin ?? '';
+  const stdin: Input = source instanceof Readable ? source : Readable.from(source === '' ? [] : [Buffer.from(source)]);
+  stdin.isTTY = options.stdinTTY === true;
+  const code = await runCli(
+    args,
+    {
+      stdout: { write: (s: string | Uint8Array) => out.push(Buffer.from(s)), isTTY: options.stdoutTTY === true },
+      stderr: { write: (s: string | Uint8Array) => (stderr += typeof s === 'string' ? s : Buffer.from(s).toString()) },
+      stdin,
+      interrupts: options.interrupts ?? { on: () => undefined, off: () => undefined },
+      env: options.env ?? {},
+    },
+    options.overrides ?? {},
+  );
+  const stdoutBytes = Buffer.concat(out);
+  return { code, stdout: stdoutBytes.toString('utf8'), stderr, stdoutBytes };
 }
 
 /** Runs the CLI with captured output; `env` replaces process.env. */
 export async function runCaptured(args: string[], env: Record<string, string | undefined> = {}, overrides: CliOverrides = {}): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env }, overrides);
+  const { code, stdout, stderr } = await runCapturedWith(args, { env, overrides });
   return { code, stdout, stderr };
 }
 
-export async function startFakeDaemon(backend = new FakeSwarmBackend()): Promise<FakeDaemon> {
+export async function startFakeDaemon(backend = new FakeSwarmBackend(), runtime = new FakeRuntimeBackend()): Promise<FakeDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'swarm-cli-'));
   const socket = join(dir, 'swarm.sock');
-  let server: ApiServer | undefined = await startApiServer({ socketPath: socket, backend, logger: silentLogger() });
+  let server: ApiServer | undefined = await startApiServer({ socketPath: socket, backend, runtime, logger: silentLogger() });
   return {
     backend,
+    runtime,
     socket,
     swarm: (...args) => runCaptured(['-H', socket, ...args]),
+    swarmWith: (options, ...args) => runCapturedWith(['-H', socket, ...args], options),
     close: async () => {
       await server?.close();
       server = undefined;

@@ -1,8 +1,10 @@
 // The composition root of a host's long-running process: builds the swarm node and the API,
 // wires them, and stops them cleanly on SIGTERM/SIGINT. Nothing else lives here.
+import { join } from 'node:path';
 import { startApiServer } from './api/index.js';
 import { SwarmNode } from './cluster/index.js';
 import { createLogger, type LogLevel } from './log.js';
+import { LocalRuntime } from './runtime/index.js';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -12,6 +14,10 @@ export interface DaemonOptions {
   logLevel: LogLevel;
   /** Overrides the OS hostname in node descriptions (several daemons on one machine). */
   hostname?: string;
+  /** The OCI runtime for containers (default: crun when on PATH, else runc). */
+  runtime?: 'crun' | 'runc';
+  /** Registries (HOST[:PORT]) reached over plain HTTP or with unverified TLS. */
+  insecureRegistries?: string[];
 }
 
 export interface RunningDaemon {
@@ -21,14 +27,22 @@ export interface RunningDaemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const logger = createLogger(opts.logLevel, { component: 'daemon' });
+  // Fails at startup, naming the packages to install, when the host has no OCI runtime.
+  const runtime = await LocalRuntime.open({
+    dir: join(opts.dataDir, 'runtime'),
+    logger,
+    ...(opts.runtime ? { runtime: opts.runtime } : {}),
+    ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+  });
   const node = await SwarmNode.open({
     dataDir: opts.dataDir,
     listenAddr: opts.listenAddr,
     logger,
+    runtime,
     ...(opts.advertiseAddr ? { advertiseAddr: opts.advertiseAddr } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
   });
-  const api = await startApiServer({ socketPath: opts.apiSocket, backend: node, logger });
+  const api = await startApiServer({ socketPath: opts.apiSocket, backend: node, runtime, logger });
   logger.info({ socket: opts.apiSocket, dataDir: opts.dataDir }, 'swarm daemon ready');
   let stopping: Promise<void> | undefined;
   return {
@@ -37,6 +51,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       stopping ??= (async () => {
         await api.close();
         await node.stop();
+        // Containers keep running: the next daemon re-adopts them.
+        runtime.stop();
       })();
       return stopping;
     },

@@ -3,7 +3,7 @@ import type { LogLevel } from '../../node/log.js';
 import type { CliContext } from '../context.js';
 import type { DaemonOptions, RunDaemon } from '../daemon-options.js';
 import { DEFAULT_SOCKET } from '../client.js';
-import { flag, hostname, hostPort, nonEmptyPath, oneOf, socketPath } from '../flags.js';
+import { flag, hostname, hostPort, nonEmptyPath, oneOf, repeatable, socketPath } from '../flags.js';
 
 // swarm daemon: check the flags, then hand over to node/daemon.ts.
 
@@ -24,6 +24,8 @@ interface DaemonFlags {
   apiSocket: string;
   hostname?: string;
   logLevel?: LogLevel;
+  runtime?: 'crun' | 'runc';
+  insecureRegistry?: string[];
 }
 
 export function registerDaemonCommand(program: Command, ctx: CliContext): void {
@@ -36,6 +38,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
     .addOption(flag('--api-socket <path>', 'unix socket of the API', socketPath).default(DEFAULT_SOCKET))
     .addOption(flag('--hostname <name>', 'node name (default: the OS hostname)', hostname))
     .addOption(flag('--log-level <level>', `${LOG_LEVELS.join(', ')} (default: warn)`, oneOf(LOG_LEVELS)))
+    .addOption(flag('--runtime <runtime>', 'OCI runtime for containers: crun or runc (default: crun when installed)', oneOf(['crun', 'runc'] as const)))
+    .addOption(repeatable('--insecure-registry <host:port>', 'a registry to reach over plain HTTP (repeatable)', hostPort))
     .action(async (flags: DaemonFlags) => {
       const options: DaemonOptions = {
         dataDir: flags.dataDir,
@@ -45,6 +49,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
         logLevel: flags.logLevel ?? ctx.globals().logLevel ?? 'warn',
         ...(flags.advertiseAddr !== undefined ? { advertiseAddr: flags.advertiseAddr } : {}),
         ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+        ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
+        ...(flags.insecureRegistry !== undefined ? { insecureRegistries: flags.insecureRegistry } : {}),
       };
       const run = ctx.overrides.runDaemon ?? (await loadRunDaemon());
       await run(options);

@@ -13,5 +13,20 @@ export type {
 } from './backend.js';
 /** The objects the API sends and takes, as clients see them. */
 export type { ClusterSpec, NodeAvailability, NodeObject, NodeRole, NodeSpec, NodeState } from '../store/types.js';
+export type {
+  ContainerCreateBody,
+  ContainerInspect,
+  ContainerSummary,
+  ImageDeleteItem,
+  ImageInspect,
+  ImageSummary,
+  LogLine,
+  Progress,
+  ProgressEvent,
+  RegistryAuth,
+  RuntimeBackend,
+  WaitCondition,
+} from './runtime-backend.js';
 /** For tests of API clients only. */
 export { FakeSwarmBackend, FAKE_DEFAULT_SPEC, type FakeNode } from './fake-backend.js';
+export { FakeRuntimeBackend, type FakeRemoteImage } from './fake-runtime.js';

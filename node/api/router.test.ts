@@ -15,6 +15,31 @@ describe('matchRoute', () => {
   });
 });
 
+describe('greedy parameters', () => {
+  const images = [
+    route('GET', '/images/json', noop),
+    route('GET', '/images/{name...}/json', noop),
+    route('POST', '/images/{name...}/tag', noop),
+    route('DELETE', '/images/{name...}', noop),
+  ];
+  const params = (method: string, path: string): unknown => {
+    const m = matchRoute(images, method, path);
+    return m.kind === 'found' ? m.params : m.kind;
+  };
+
+  it('take one or more segments, leaving the literal suffix to the template', () => {
+    expect(params('GET', '/images/localhost:5000/a/b:1/json')).toEqual({ name: 'localhost:5000/a/b:1' });
+    expect(params('GET', '/images/alpine/json')).toEqual({ name: 'alpine' });
+    expect(params('GET', '/images/a/json/json')).toEqual({ name: 'a/json' });
+    expect(params('GET', '/images/localhost%3A5000%2Fa%2Fb%3A1/json')).toEqual({ name: 'localhost:5000/a/b:1' });
+    expect(params('POST', '/images/r.io/x/tag/tag')).toEqual({ name: 'r.io/x/tag' });
+    expect(params('DELETE', '/images/r.io:443/team/app@sha256:abc')).toEqual({ name: 'r.io:443/team/app@sha256:abc' });
+    expect(matchRoute(images, 'GET', '/images/json').kind === 'found' && (matchRoute(images, 'GET', '/images/json') as { route: { template: string } }).route.template).toBe('/images/json');
+    expect(params('GET', '/images//json')).toBe('not-found');
+    expect(params('GET', '/images/a//b/json')).toBe('not-found');
+  });
+});
+
 describe('stripVersion', () => {
   it('strips an optional /vX.Y prefix within the supported range', () => {
     expect(stripVersion('/nodes')).toEqual({ path: '/nodes' });

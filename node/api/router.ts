@@ -1,7 +1,10 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
 import { HttpError } from './http.js';
 
 // Route matching, Docker style: paths may carry a `/v1.NN` prefix, which is checked against the
-// supported range; templates name their parameters as `{id}`.
+// supported range; templates name their parameters as `{id}` (one segment) or `{name...}` (one or
+// more segments: image names carry slashes, as in /images/localhost:5000/a/b:1/json).
 
 /** The Engine API version this server speaks (the docker CLI negotiates down to it). */
 export const API_VERSION = '1.47';
@@ -13,8 +16,28 @@ export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
 export interface RouteContext {
   params: Record<string, string>;
   query: URLSearchParams;
-  /** The request body as JSON; undefined when empty. Read at most once. */
+  headers: IncomingHttpHeaders;
+  /** The request body as JSON; undefined when empty. Read at most once (this or raw()). */
   body(): Promise<unknown>;
+  /** The request body as it arrives, unbuffered and without the JSON size limit (tar uploads). */
+  raw(): Readable;
+  /** Aborted when the client goes away before the answer is complete. */
+  signal: AbortSignal;
+}
+
+/**
+ * A body written as it is produced. Headers go out with the first byte, so a failure before any
+ * output is still an ordinary error answer (as Docker's `output.Flushed()` check); a failure after
+ * it ends the body with `errorTrailer`, or cuts the connection when there is none.
+ */
+export interface StreamBody {
+  contentType: string;
+  /** Send the headers at once (Docker's wait: clients block until they arrive). */
+  eager?: boolean;
+  /** Writes the body to `out`; need not end it. `signal` fires when the client goes away. */
+  write(out: Writable, signal: AbortSignal): Promise<void>;
+  /** The last bytes of a body whose producer failed after output began. */
+  errorTrailer?: (err: unknown) => string | Buffer;
 }
 
 export interface Reply {
@@ -24,6 +47,8 @@ export interface Reply {
   /** Sent as text/plain (and for HEAD, only its headers). */
   text?: string;
   headers?: Record<string, string>;
+  /** Streamed instead of `json`/`text`. */
+  stream?: StreamBody;
 }
 
 export interface Route {
@@ -39,10 +64,11 @@ export function route(method: Method, template: string, handle: (ctx: RouteConte
   const pattern = template
     .split('/')
     .map((part) => {
-      const m = /^\{(\w+)\}$/.exec(part);
+      const m = /^\{(\w+)(\.\.\.)?\}$/.exec(part);
       if (m?.[1] === undefined) return part.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
       keys.push(m[1]);
-      return '([^/]+)';
+      // Greedy: the regex backtracks, so /images/{name...}/json leaves the last /json to the literal.
+      return m[2] === undefined ? '([^/]+)' : '([^/]+(?:/[^/]+)*)';
     })
     .join('/');
   return { method, template, handle, regex: new RegExp(`^${pattern}$`), keys };

@@ -2,6 +2,8 @@ import type { ClusterSpec, NodeSpec } from '../store/types.js';
 import type { InitRequest, JoinRequest, SwarmBackend, SwarmInspect, SystemInfo } from './backend.js';
 import { boolValue, filtersParam, strictBool, versionParam } from './http.js';
 import { API_VERSION, MIN_API_VERSION, route, type Reply, type Route } from './router.js';
+import type { RuntimeBackend } from './runtime-backend.js';
+import { runtimeRoutes } from './runtime-routes.js';
 import {
   arrayOf,
   boolean,
@@ -129,7 +131,7 @@ function publicInfo(info: SystemInfo): SystemInfo {
   return { ...info, Swarm: { ...info.Swarm, Cluster: { ID: c.ID, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Spec: c.Spec } } };
 }
 
-export function apiRoutes(backend: SwarmBackend): Route[] {
+export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend): Route[] {
   const ping = async (): Promise<Reply> => ({
     text: 'OK',
     headers: {
@@ -189,5 +191,7 @@ export function apiRoutes(backend: SwarmBackend): Route[] {
       await backend.removeNode(params.id ?? '', boolValue(query, 'force'));
       return ok;
     }),
+
+    ...runtimeRoutes(runtime),
   ];
 }

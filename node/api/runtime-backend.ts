@@ -3,6 +3,9 @@ import type { Readable, Writable } from 'node:stream';
 // What the HTTP API asks of the node for images and local containers, in Docker's shapes.
 // The daemon implements it over node/runtime; the API only routes, streams and validates.
 // Methods throw SwarmError (node/errors.ts); its status becomes the HTTP status.
+// A method that streams (progress, logs, an archive) and fails before its first output answers as
+// an ordinary HTTP error; after it, the error becomes the stream's last message. `signal`s fire when
+// the client goes away: stop the work.
 
 /** Docker's JSON progress message, one per line in streamed answers. */
 export interface ProgressEvent {
@@ -115,32 +118,43 @@ export interface ContainerInspect {
 
 export interface LogLine {
   stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, as Docker's timestamps=1 prints it. */
   time: string;
+  /** The line; the API adds a "\n" when it does not end with one. */
   line: string;
 }
+
+/** Docker's wait conditions: `docker run` waits for next-exit (removed with --rm) before it starts the container. */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
 export interface RuntimeBackend {
   listImages(all: boolean): Promise<ImageSummary[]>;
   inspectImage(ref: string): Promise<ImageInspect>;
-  pullImage(ref: string, auth: RegistryAuth | undefined, progress: Progress): Promise<void>;
-  pushImage(ref: string, auth: RegistryAuth | undefined, progress: Progress): Promise<void>;
+  pullImage(ref: string, auth: RegistryAuth | undefined, progress: Progress, signal?: AbortSignal): Promise<void>;
+  pushImage(ref: string, auth: RegistryAuth | undefined, progress: Progress, signal?: AbortSignal): Promise<void>;
   tagImage(source: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string, force: boolean): Promise<ImageDeleteItem[]>;
   /** Loads a docker-save or OCI archive; returns the names (or ids) loaded. */
-  loadImages(archive: Readable, progress: Progress): Promise<string[]>;
-  saveImages(refs: string[], format: 'docker' | 'oci', out: Writable): Promise<void>;
+  loadImages(archive: Readable, progress: Progress, signal?: AbortSignal): Promise<string[]>;
+  /** Writes the archive to `out` (ending it or not); the API sends it as application/x-tar. */
+  saveImages(refs: string[], format: 'docker' | 'oci', out: Writable, signal?: AbortSignal): Promise<void>;
   pruneImages(all: boolean): Promise<{ ImagesDeleted: ImageDeleteItem[]; SpaceReclaimed: number }>;
-  /** Builds from a tar of the build context; returns the image id. */
+  /**
+   * Builds from a tar of the build context; returns the image id. The API adds the final
+   * {"aux":{"ID":...}} and "Successfully built/tagged" lines: do not emit them.
+   */
   buildImage(
     context: Readable,
     opts: { tags: string[]; dockerfile: string; buildArgs: Record<string, string>; noCache: boolean },
     progress: Progress,
+    signal?: AbortSignal,
   ): Promise<string>;
   login(auth: RegistryAuth): Promise<{ Status: string }>;
 
   createContainer(name: string | undefined, body: ContainerCreateBody): Promise<{ Id: string; Warnings: string[] }>;
   startContainer(ref: string): Promise<void>;
-  waitContainer(ref: string): Promise<{ StatusCode: number; Error?: { Message: string } }>;
+  /** Condition defaults to not-running. Throws NOT_FOUND at once for an unknown container. */
+  waitContainer(ref: string, opts?: { condition?: WaitCondition; signal?: AbortSignal }): Promise<{ StatusCode: number; Error?: { Message: string } }>;
   containerLogs(ref: string, opts: { follow: boolean; tail: number | undefined; since: Date | undefined }, signal: AbortSignal): AsyncIterable<LogLine>;
   stopContainer(ref: string, timeoutSeconds: number | undefined): Promise<void>;
   killContainer(ref: string, signal: string): Promise<void>;

@@ -314,7 +314,7 @@ describe('node routes', () => {
 
 describe('the server itself', () => {
   it('answers 404 {"message": "page not found"} for unknown paths and 405 for wrong methods', async () => {
-    const r = await call(sock, 'GET', '/v1.47/containers/json');
+    const r = await call(sock, 'GET', '/v1.47/plugins');
     expect(r.status).toBe(404);
     expect(r.json).toEqual({ message: 'page not found' });
     expect((await call(sock, 'GET', '/nodes/a/b')).status).toBe(404);

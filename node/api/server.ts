@@ -3,17 +3,22 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { SwarmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SwarmBackend } from './backend.js';
 import { HttpError, parseJson, readBody } from './http.js';
 import { apiRoutes } from './routes.js';
-import { API_VERSION, matchRoute, stripVersion, type Reply, type Route } from './router.js';
+import { API_VERSION, matchRoute, stripVersion, type Reply, type Route, type StreamBody } from './router.js';
+import type { RuntimeBackend } from './runtime-backend.js';
 import { ValidationError } from './validate.js';
 
 export interface ApiServerOptions {
   socketPath: string;
   backend: SwarmBackend;
+  /** Images and local containers; without it those routes answer 503. */
+  runtime?: RuntimeBackend;
   logger: Logger;
   /** Plain HTTP on TCP as well (TLS comes later): keep it on loopback until then. */
   tcp?: { host: string; port: number };
@@ -30,7 +35,7 @@ const MAX_SOCKET_PATH = 107;
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { socketPath, backend, logger } = options;
-  const handler = createRequestHandler(apiRoutes(backend), backend, logger);
+  const handler = createRequestHandler(apiRoutes(backend, options.runtime), backend, logger);
 
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
     throw new SwarmError(
@@ -163,18 +168,34 @@ function createRequestHandler(routes: readonly Route[], backend: SwarmBackend, l
     res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Ostype', 'linux');
     res.setHeader('Server', `swarm/${serverVersion(backend)} (linux)`);
+    // Streams and long waits stop when the client goes away before the answer is complete.
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('the client went away'));
+    });
+    // Writes to a connection the client closed fail; `close` above already handled that.
+    res.on('error', () => undefined);
     void (async () => {
       let error: string | undefined;
       try {
-        send(res, await dispatch(routes, req, method), method === 'HEAD');
+        const reply = await dispatch(routes, req, method, abort.signal);
+        if (reply.stream) {
+          const failure = await sendStream(res, reply, reply.stream, abort.signal);
+          if (failure !== undefined) {
+            error = errorReply(failure).body.message;
+            if (unexpected(failure) && !abort.signal.aborted) logger.error({ err: failure, method, url: req.url }, 'API stream failed');
+          }
+        } else {
+          send(res, reply, method === 'HEAD');
+        }
       } catch (err) {
         const { status, body } = errorReply(err);
         error = body.message;
         // Refusals (not in a swarm, no quorum, bad input) are answers; only surprises are logged as errors.
-        if (unexpected(err)) logger.error({ err, method, url: req.url }, 'API request failed');
+        if (unexpected(err) && !abort.signal.aborted) logger.error({ err, method, url: req.url }, 'API request failed');
         // The rest of an oversized body is not worth reading: close the connection instead.
         if (status === 413) res.setHeader('Connection', 'close');
-        if (!res.headersSent) send(res, { status, json: body }, method === 'HEAD');
+        if (!res.headersSent && !res.destroyed) send(res, { status, json: body }, method === 'HEAD');
       }
       const ms = Math.round(performance.now() - started);
       logger.debug({ method, url: req.url, status: res.statusCode, ms, ...(error === undefined ? {} : { error }) }, 'api request');
@@ -190,7 +211,68 @@ function serverVersion(backend: SwarmBackend): string {
   }
 }
 
-async function dispatch(routes: readonly Route[], req: IncomingMessage, method: string): Promise<Reply> {
+/**
+ * Sends a streamed body. Throws what the producer threw before any output (the caller answers it
+ * as an ordinary error); returns what it threw after (the body then ended with the error trailer,
+ * or the connection was cut).
+ */
+async function sendStream(res: ServerResponse, reply: Reply, stream: StreamBody, signal: AbortSignal): Promise<unknown> {
+  let opened = false;
+  const open = (): void => {
+    if (opened) return;
+    opened = true;
+    res.writeHead(reply.status ?? 200, { ...reply.headers, 'Content-Type': stream.contentType });
+    // Without this Node holds the headers back until the first body chunk.
+    res.flushHeaders();
+  };
+  if (stream.eager) open();
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (res.destroyed) {
+        callback(signal.reason instanceof Error ? signal.reason : new Error('the client went away'));
+        return;
+      }
+      open();
+      if (res.write(chunk)) {
+        callback();
+        return;
+      }
+      // Backpressure: the producer waits until the client has read what was sent.
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        callback();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    },
+  });
+  try {
+    await stream.write(out, signal);
+    if (!out.writableEnded) out.end();
+    await finished(out);
+  } catch (err) {
+    if (!opened) {
+      out.destroy();
+      throw err;
+    }
+    if (stream.errorTrailer !== undefined && !res.destroyed && !out.destroyed && !out.writableEnded) {
+      // Through `out`, so it lands after any output still queued there.
+      out.end(stream.errorTrailer(err));
+      await finished(out).catch(() => undefined);
+      res.end();
+    } else {
+      res.destroy();
+    }
+    return err;
+  }
+  if (res.destroyed) return undefined;
+  open();
+  res.end();
+  return undefined;
+}
+
+async function dispatch(routes: readonly Route[], req: IncomingMessage, method: string, signal: AbortSignal): Promise<Reply> {
   // Split by hand: new URL() would read a path starting with "//" as a host name.
   const target = req.url ?? '/';
   const q = target.indexOf('?');
@@ -206,13 +288,22 @@ async function dispatch(routes: readonly Route[], req: IncomingMessage, method: 
     };
   }
   let read = false;
+  const once = (): void => {
+    if (read) throw new Error('request body read twice');
+    read = true;
+  };
   return match.route.handle({
     params: match.params,
     query,
+    headers: req.headers,
+    signal,
     body: async () => {
-      if (read) throw new Error('request body read twice');
-      read = true;
+      once();
       return parseJson(await readBody(req));
+    },
+    raw: () => {
+      once();
+      return req;
     },
   });
 }

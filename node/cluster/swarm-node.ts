@@ -34,6 +34,7 @@ import {
   type Identity,
   type NodeCertificate,
 } from '../p2p/index.js';
+import { ImageSharing, type LocalRuntime } from '../runtime/index.js';
 import { ClusterStore, newObjectId } from '../store/index.js';
 import type { ClusterObject, ClusterSpec, NodeObject, NodeSpec, StoreAction } from '../store/types.js';
 import { loadLocalState, removeLocalState, saveLocalState, type KnownManager, type LocalState } from './local-state.js';
@@ -46,6 +47,8 @@ const JOIN_TIMEOUT_MS = 10_000;
 
 export interface SwarmNodeOptions {
   dataDir: string;
+  /** The node's container runtime: its images are shared with peers once the node is in a swarm. */
+  runtime?: LocalRuntime;
   /** Default for init/join when the request does not say: HOST:PORT. */
   listenAddr: string;
   advertiseAddr?: string;
@@ -181,6 +184,13 @@ export class SwarmNode implements SwarmBackend {
     });
     this.registerHandlers(host);
     this.host = host;
+    const runtime = this.opts.runtime;
+    if (runtime) {
+      const sharing = new ImageSharing(runtime.images, host, this.logger);
+      sharing.registerHandlers();
+      // Ready peers first by gossip; before the first digest, the managers we know.
+      runtime.enableSharing(sharing, () => this.imagePeers());
+    }
     return host;
   }
 
@@ -905,6 +915,14 @@ export class SwarmNode implements SwarmBackend {
     }
     await this.commit(m, [{ op: 'delete', table: 'nodes', id: node.ID, expectVersion: node.Version.Index }]);
     m.dispatcher.forget(node.ID);
+  }
+
+  /** Other nodes that are up, to ask for images. */
+  private imagePeers(): string[] {
+    const self = this.host?.peerId;
+    const ready = this.peers.current().nodes.filter((n) => n.state === 'ready' && n.peerId !== self).map((n) => n.peerId);
+    if (ready.length > 0) return ready;
+    return (this.state?.managers ?? []).map((m) => m.peerId).filter((p) => p !== self);
   }
 
   /** Peer liveness as this node knows it from gossip (works on workers too). */

@@ -6,24 +6,14 @@ import { ClusterCA, type NodeCertificate, type NodeRole } from './ca.js';
 import { P2PHost, type P2PHostOptions } from './host.js';
 import type { Identity } from './identity.js';
 import type { TrustConfig } from './trust.js';
+import { eventually } from '../../test/support/eventually.js';
 
 export async function newIdentity(): Promise<Identity> {
   const privateKey = await generateKeyPair('Ed25519');
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() };
 }
 
-/** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
-export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 50);
-  }
-}
+export { eventually };
 
 /** Starts hosts on 127.0.0.1:0 and stops every one of them in stopAll (call it from afterEach). */
 export class Hosts {

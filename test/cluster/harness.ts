@@ -67,6 +67,7 @@ export class DaemonProcess {
     readonly socket: string,
     readonly port: number,
     private readonly logLevel: string,
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get addr(): string {
@@ -81,7 +82,7 @@ export class DaemonProcess {
     const nodeArgs = (process.env['SWARM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const proc = spawn(
       process.execPath,
-      [...nodeArgs, CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel],
+      [...nodeArgs, CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel, ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
@@ -120,17 +121,21 @@ export class ClusterHarness {
   readonly dir: string;
   readonly nodes = new Map<string, DaemonProcess>();
 
-  private constructor(dir: string) {
+  private constructor(
+    dir: string,
+    private readonly extraDaemonArgs: string[],
+  ) {
     this.dir = dir;
   }
 
-  static create(label: string): ClusterHarness {
+  /** `extraDaemonArgs` go to every daemon (e.g. --insecure-registry). */
+  static create(label: string, opts: { extraDaemonArgs?: string[] } = {}): ClusterHarness {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the cluster tests`);
-    return new ClusterHarness(mkdtempSync(join(tmpdir(), `swarm-${label}-`)));
+    return new ClusterHarness(mkdtempSync(join(tmpdir(), `swarm-${label}-`)), opts.extraDaemonArgs ?? []);
   }
 
   async add(name: string, logLevel = 'warn'): Promise<DaemonProcess> {
-    const d = new DaemonProcess(name, join(this.dir, name, 'data'), join(this.dir, name, 'api.sock'), await freePort(), logLevel);
+    const d = new DaemonProcess(name, join(this.dir, name, 'data'), join(this.dir, name, 'api.sock'), await freePort(), logLevel, this.extraDaemonArgs);
     this.nodes.set(name, d);
     await d.start();
     return d;

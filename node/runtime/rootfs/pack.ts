@@ -195,8 +195,9 @@ async function writeLayer(out: Writable, body: (t: TarOut) => Promise<void>): Pr
  * become `.wh.NAME`, opaque directories get `.wh..wh..opq`. Mount with redirect_dir=off and
  * metacopy=off (LayerStore does) so the upper dir holds whole files and real directories.
  */
-export async function diffToLayer(upperDir: string, out: Writable, opts: { fixedMtime?: Date } = {}): Promise<LayerTar> {
-  const nodes = await collect(upperDir, true);
+export async function diffToLayer(upperDir: string, out: Writable, opts: { fixedMtime?: Date; exclude?: (relPath: string, st: import('node:fs').Stats) => boolean } = {}): Promise<LayerTar> {
+  // `exclude` drops entries the runtime made, not the build (e.g. empty /etc/hosts mountpoints).
+  const nodes = (await collect(upperDir, true)).filter((n) => !opts.exclude?.(n.rel, n.st));
   const opaque = await opaqueDirs(nodes.filter((n) => n.st.isDirectory()).map((n) => n.abs));
   const o: EmitOptions = { prefix: '', ...(opts.fixedMtime ? { fixedMtime: opts.fixedMtime } : {}) };
   return writeLayer(out, (t) => emit(t, nodes, o, { opaque }));
