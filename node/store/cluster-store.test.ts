@@ -263,7 +263,7 @@ describe('ClusterStore reads', () => {
     const s = log.store.get('services', 's1')!;
     expect(Object.isFrozen(s)).toBe(true);
     expect(() => {
-      (s as Record<string, unknown>).Replicas = 3;
+      (s as unknown as Record<string, unknown>).Replicas = 3;
     }).toThrow(TypeError);
     expect(() => {
       (s.Spec as { Name: string }).Name = 'evil';
@@ -273,7 +273,7 @@ describe('ClusterStore reads', () => {
     expect(r.ok && Object.isFrozen(r.objects[0])).toBe(true);
     expect(log.store.get('services', 's1')).toMatchObject({ Spec: { Name: 'web' } });
     // The way to change one: copy, then commit an update.
-    const copy = structuredClone(s);
+    const copy = structuredClone(s) as typeof s & { Replicas?: number };
     copy.Replicas = 3;
     expect(log.tx([update('services', copy, s.Version.Index)]).ok).toBe(true);
   });

@@ -315,7 +315,7 @@ describe('ReplicatedStore on real Raft members', () => {
 
     const all = await cluster.converged();
     expectIdentical(all);
-    expect(leader.store.list('services').map((s) => [s.ID, s.Replicas])).toEqual([
+    expect(leader.store.list('services').map((s) => [s.ID, (s as unknown as { Replicas?: number }).Replicas])).toEqual([
       ['s1', 3],
       ['s2', undefined],
     ]);
@@ -345,7 +345,7 @@ describe('ReplicatedStore on real Raft members', () => {
       }
     }
     expectIdentical(all);
-    expect(leader.store.get('services', 's1')?.Replicas).toBe(2);
+    expect((leader.store.get('services', 's1') as unknown as { Replicas?: number } | undefined)?.Replicas).toBe(2);
   });
 
   it('fails with NO_QUORUM, in bounded time, when two of three members are down', async () => {
@@ -398,7 +398,7 @@ describe('ReplicatedStore on real Raft members', () => {
     // The leader had compacted past it, so it also installed the leader's snapshot.
     expect(back.resets.length).toBeGreaterThanOrEqual(2);
     expect(back.store.get('services', 's0')).toBeUndefined();
-    expect(back.store.get('services', 's7')?.Replicas).toBe(7);
+    expect((back.store.get('services', 's7') as unknown as { Replicas?: number } | undefined)?.Replicas).toBe(7);
     expect(back.store.getByName('services', 'svc8')?.ID).toBe('s8');
   });
 

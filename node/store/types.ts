@@ -68,15 +68,208 @@ export interface ClusterObject extends StoredObject {
   CAKey: string;
 }
 
-/** Every table of the store; later issues fill services, tasks, networks, secrets, configs. */
+// ---------------------------------------------------------------- services and tasks
+// Shaped like Docker's Engine API (ServiceSpec, Task); durations are nanoseconds as there.
+
+export interface MountSpec {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+export interface FileTarget {
+  Name: string;
+  UID: string;
+  GID: string;
+  Mode: number;
+}
+
+export interface SecretReference {
+  File: FileTarget;
+  SecretID: string;
+  SecretName: string;
+}
+
+export interface ConfigReference {
+  File: FileTarget;
+  ConfigID: string;
+  ConfigName: string;
+}
+
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
+export interface ContainerSpec {
+  Image: string;
+  Labels?: Record<string, string>;
+  Command?: string[];
+  Args?: string[];
+  Hostname?: string;
+  Env?: string[];
+  Dir?: string;
+  User?: string;
+  Init?: boolean;
+  ReadOnly?: boolean;
+  Mounts?: MountSpec[];
+  StopSignal?: string;
+  StopGracePeriod?: number;
+  Healthcheck?: HealthConfig;
+  /** "IP hostname" lines for /etc/hosts, as Docker's ContainerSpec.Hosts. */
+  Hosts?: string[];
+  DNSConfig?: { Nameservers?: string[]; Search?: string[]; Options?: string[] };
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
+  CapabilityAdd?: string[];
+  CapabilityDrop?: string[];
+}
+
+export interface ResourceAmounts {
+  NanoCPUs?: number;
+  MemoryBytes?: number;
+}
+
+export interface RestartPolicy {
+  Condition?: 'none' | 'on-failure' | 'any';
+  Delay?: number;
+  MaxAttempts?: number;
+  Window?: number;
+}
+
+export interface Placement {
+  /** "node.labels.zone == a", "node.role != manager", ... */
+  Constraints?: string[];
+  Preferences?: { Spread: { SpreadDescriptor: string } }[];
+  /** 0 or absent: unlimited. */
+  MaxReplicas?: number;
+}
+
+export interface TaskSpec {
+  ContainerSpec: ContainerSpec;
+  Resources?: { Limits?: ResourceAmounts & { Pids?: number }; Reservations?: ResourceAmounts };
+  RestartPolicy?: RestartPolicy;
+  Placement?: Placement;
+  Networks?: { Target: string; Aliases?: string[] }[];
+  /** Bumped to force a rolling update with an unchanged spec. */
+  ForceUpdate?: number;
+}
+
+export interface UpdateConfig {
+  Parallelism?: number;
+  Delay?: number;
+  FailureAction?: 'continue' | 'pause' | 'rollback';
+  Monitor?: number;
+  MaxFailureRatio?: number;
+  Order?: 'stop-first' | 'start-first';
+}
+
+export interface PortConfig {
+  Name?: string;
+  Protocol?: 'tcp' | 'udp' | 'sctp';
+  TargetPort: number;
+  PublishedPort?: number;
+  PublishMode?: 'ingress' | 'host';
+}
+
+export interface ServiceSpec {
+  Name: string;
+  Labels: Record<string, string>;
+  TaskTemplate: TaskSpec;
+  Mode: { Replicated?: { Replicas: number }; Global?: Record<string, never> };
+  UpdateConfig?: UpdateConfig;
+  RollbackConfig?: UpdateConfig;
+  EndpointSpec?: { Mode?: 'vip' | 'dnsrr'; Ports?: PortConfig[] };
+  /**
+   * Not in Docker's API (Swarm ignores compose's depends_on): services whose tasks must run
+   * (and, for service_healthy, be healthy) before this one's tasks start. By service name.
+   */
+  DependsOn?: { Service: string; Condition: 'service_started' | 'service_healthy' }[];
+}
+
+export interface ServiceObject extends StoredObject {
+  Spec: ServiceSpec;
+  PreviousSpec?: ServiceSpec;
+  Endpoint?: { Spec: { Mode?: 'vip' | 'dnsrr'; Ports?: PortConfig[] }; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
+  UpdateStatus?: { State: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; StartedAt?: string; CompletedAt?: string; Message?: string };
+}
+
+/** SwarmKit's task states, in order: a task's state only moves forward. */
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'ready',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export interface TaskStatus {
+  Timestamp: string;
+  State: TaskState;
+  Message: string;
+  Err?: string;
+  ContainerStatus?: { ContainerID: string; PID: number; ExitCode: number };
+  /** Not in Docker's API: health of the task's container when it has a health check. */
+  Health?: 'starting' | 'healthy' | 'unhealthy';
+}
+
+export interface TaskObject extends StoredObject {
+  Labels: Record<string, string>;
+  Spec: TaskSpec;
+  ServiceID: string;
+  /** Replicated services: the slot (1..replicas) this task fills. */
+  Slot?: number;
+  /** Set by the scheduler; for global services set at creation. */
+  NodeID?: string;
+  Status: TaskStatus;
+  DesiredState: TaskState;
+  /** Not in Docker's API: the service's Version.Index whose spec this task runs (rolling updates). */
+  SpecVersion: { Index: number };
+  /** Not in Docker's API: a restarted task waits until then before it starts (restart delay). */
+  NotBefore?: string;
+}
+
+export interface SecretSpec {
+  Name: string;
+  Labels: Record<string, string>;
+  /** base64; never returned by the API, stored encrypted (see EncryptedData). */
+  Data?: string;
+}
+
+export interface SecretObject extends StoredObject {
+  Spec: Omit<SecretSpec, 'Data'>;
+  /** The secret's bytes, AES-256-GCM with the cluster's data key, base64 (iv|tag|ciphertext). */
+  EncryptedData: string;
+}
+
+export interface ConfigObject extends StoredObject {
+  Spec: { Name: string; Labels: Record<string, string>; Data: string /* base64 */ };
+}
+
+/** Every table of the store. */
 export interface Tables {
   cluster: ClusterObject;
   nodes: NodeObject;
-  services: StoredObject & Record<string, unknown>;
-  tasks: StoredObject & Record<string, unknown>;
+  services: ServiceObject;
+  tasks: TaskObject;
   networks: StoredObject & Record<string, unknown>;
-  secrets: StoredObject & Record<string, unknown>;
-  configs: StoredObject & Record<string, unknown>;
+  secrets: SecretObject;
+  configs: ConfigObject;
 }
 
 export type TableName = keyof Tables;
