@@ -1,0 +1,55 @@
+import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../store/types.js';
+
+// What the HTTP API asks of a manager for services, tasks, secrets and configs, in Docker's
+// shapes. The daemon implements it over the replicated store; the API only routes and
+// validates. Methods throw SwarmError (node/errors.ts); its status becomes the HTTP status.
+
+/** Docker's filters: ?filters={"name":["web"],"label":["a=b"]}. */
+export type Filters = Record<string, string[]>;
+
+export interface ServiceStatus {
+  RunningTasks: number;
+  DesiredTasks: number;
+  CompletedTasks: number;
+}
+
+export interface SecretCreate {
+  Name: string;
+  Labels?: Record<string, string>;
+  /** base64 */
+  Data: string;
+}
+
+export interface ConfigCreate {
+  Name: string;
+  Labels?: Record<string, string>;
+  /** base64 */
+  Data: string;
+}
+
+export interface ServicesBackend {
+  /** filters: id, name, label, mode (replicated|global). `status` adds ServiceStatus. */
+  listServices(filters: Filters, status: boolean): Promise<(ServiceObject & { ServiceStatus?: ServiceStatus })[]>;
+  /** By ID, ID prefix or name. */
+  inspectService(ref: string): Promise<ServiceObject>;
+  createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] }>;
+  /** Optimistic concurrency: `version` must be the service's current Version.Index. rollback: "previous" reverts to PreviousSpec. */
+  updateService(ref: string, version: number, spec: ServiceSpec, opts: { rollback: boolean }): Promise<{ Warnings: string[] }>;
+  removeService(ref: string): Promise<void>;
+  /** The service's tasks' container logs, merged, with the task and node they came from. */
+  serviceLogs(ref: string, opts: { follow: boolean; tail: number | undefined; since: Date | undefined }, signal: AbortSignal): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }>;
+
+  /** filters: id, name, service, node, label, desired-state (running|shutdown|accepted). */
+  listTasks(filters: Filters): Promise<TaskObject[]>;
+  inspectTask(id: string): Promise<TaskObject>;
+
+  listSecrets(filters: Filters): Promise<SecretObject[]>;
+  inspectSecret(ref: string): Promise<SecretObject>;
+  createSecret(spec: SecretCreate): Promise<{ ID: string }>;
+  removeSecret(ref: string): Promise<void>;
+
+  listConfigs(filters: Filters): Promise<ConfigObject[]>;
+  inspectConfig(ref: string): Promise<ConfigObject>;
+  createConfig(spec: ConfigCreate): Promise<{ ID: string }>;
+  removeConfig(ref: string): Promise<void>;
+}
