@@ -39,6 +39,7 @@ import { ClusterStore, newObjectId } from '../store/index.js';
 import type { ClusterObject, ClusterSpec, NodeObject, NodeSpec, StoreAction } from '../store/types.js';
 import { loadLocalState, removeLocalState, saveLocalState, type KnownManager, type LocalState } from './local-state.js';
 import { ManagerRole, RAFT_ELECTION_TICK, RAFT_HEARTBEAT_TICK } from './manager-role.js';
+import { ServicesApi } from './services-api.js';
 
 export const ENGINE_VERSION = '0.1.0';
 export const API_VERSION = '1.47';
@@ -142,6 +143,12 @@ export class SwarmNode implements SwarmBackend {
   private roleChange: Promise<void> | undefined;
   /** Every node's liveness as the leader last gossiped it. */
   private readonly peers = new PeerLiveness();
+  /** Services, tasks, secrets and configs for the API (managers only; workers get NOT_A_MANAGER). */
+  readonly services = new ServicesApi(
+    () => this.requireManager(),
+    () => this.fresh(),
+    (m, actions) => this.commit(m, actions),
+  );
 
   private constructor(opts: SwarmNodeOptions) {
     this.opts = opts;

@@ -1,0 +1,268 @@
+import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from '../api/services-backend.js';
+import { SwarmError } from '../errors.js';
+import { decryptSecret, deriveDataKey, encryptSecret } from '../manager/secrets/index.js';
+import { newObjectId, type StoreAction } from '../store/index.js';
+import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/types.js';
+import type { ManagerRole } from './manager-role.js';
+
+type Named = StoredObject & { Spec: { Name: string; Labels?: Record<string, string> } };
+
+/** Labels filter values: "key" (present) or "key=value". */
+function labelsMatch(labels: Record<string, string> | undefined, wanted: string[] | undefined): boolean {
+  if (!wanted || wanted.length === 0) return true;
+  return wanted.every((w) => {
+    const at = w.indexOf('=');
+    return at < 0 ? labels?.[w] !== undefined : labels?.[w.slice(0, at)] === w.slice(at + 1);
+  });
+}
+
+function anyOf(values: string[] | undefined, pred: (v: string) => boolean): boolean {
+  return !values || values.length === 0 || values.some(pred);
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+/**
+ * Services, tasks, secrets and configs as the API sees them, over the replicated store of
+ * this manager. Writes go through Raft; reads are linearizable.
+ */
+export class ServicesApi implements ServicesBackend {
+  constructor(
+    private readonly manager: () => ManagerRole,
+    private readonly fresh: () => Promise<void>,
+    private readonly commit: (m: ManagerRole, actions: StoreAction[]) => Promise<void>,
+  ) {}
+
+  private resolve<T extends Named>(table: 'services' | 'secrets' | 'configs', ref: string, what: string): T {
+    const store = this.manager().store;
+    const all = store.list(table) as unknown as T[];
+    const hit = all.find((o) => o.ID === ref) ?? all.find((o) => o.Spec.Name === ref) ?? (ref.length >= 3 ? all.filter((o) => o.ID.startsWith(ref)) : []).at(0);
+    if (!hit) throw new SwarmError('NOT_FOUND', `${what} ${ref} not found`);
+    return hit;
+  }
+
+  // ---------------------------------------------------------------- services
+
+  private status(s: ServiceObject, tasks: TaskObject[]): ServiceStatus {
+    const mine = tasks.filter((t) => t.ServiceID === s.ID);
+    const running = mine.filter((t) => t.DesiredState === 'running' && t.Status.State === 'running').length;
+    const desired = s.Spec.Mode.Replicated ? s.Spec.Mode.Replicated.Replicas : mine.filter((t) => t.DesiredState === 'running').length;
+    return { RunningTasks: running, DesiredTasks: desired, CompletedTasks: mine.filter((t) => t.Status.State === 'complete').length };
+  }
+
+  async listServices(filters: Filters, status: boolean): Promise<(ServiceObject & { ServiceStatus?: ServiceStatus })[]> {
+    await this.fresh();
+    const store = this.manager().store;
+    const tasks = status ? store.list('tasks') : [];
+    return store
+      .list('services')
+      .filter(
+        (s) =>
+          anyOf(filters['id'], (v) => s.ID.startsWith(v)) &&
+          anyOf(filters['name'], (v) => s.Spec.Name === v || s.Spec.Name.startsWith(v)) &&
+          labelsMatch(s.Spec.Labels, filters['label']) &&
+          anyOf(filters['mode'], (v) => (v === 'global' ? s.Spec.Mode.Global !== undefined : s.Spec.Mode.Replicated !== undefined)),
+      )
+      .map((s) => (status ? { ...s, ServiceStatus: this.status(s, tasks) } : s));
+  }
+
+  async inspectService(ref: string): Promise<ServiceObject> {
+    await this.fresh();
+    return this.resolve<ServiceObject>('services', ref, 'service');
+  }
+
+  private check(spec: ServiceSpec): void {
+    if (!spec.TaskTemplate?.ContainerSpec?.Image) throw new SwarmError('INVALID_ARGUMENT', 'TaskTemplate.ContainerSpec.Image: an image is required');
+    if (spec.Name && !NAME.test(spec.Name)) throw new SwarmError('INVALID_ARGUMENT', `Name: "${spec.Name}" is not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63)`);
+    const m = spec.Mode ?? {};
+    if ((m.Replicated === undefined) === (m.Global === undefined)) throw new SwarmError('INVALID_ARGUMENT', 'Mode: exactly one of Replicated, Global');
+    if (m.Replicated && !(Number.isInteger(m.Replicated.Replicas) && m.Replicated.Replicas >= 0)) {
+      throw new SwarmError('INVALID_ARGUMENT', 'Mode.Replicated.Replicas: must be a non-negative integer');
+    }
+    for (const ref of spec.TaskTemplate.ContainerSpec.Secrets ?? []) this.resolve('secrets', ref.SecretID || ref.SecretName, 'secret');
+    for (const ref of spec.TaskTemplate.ContainerSpec.Configs ?? []) this.resolve('configs', ref.ConfigID || ref.ConfigName, 'config');
+  }
+
+  /** Secret and config references carry both the ID and the name, as Docker fills them in. */
+  private withReferences(spec: ServiceSpec): ServiceSpec {
+    const cs = spec.TaskTemplate.ContainerSpec;
+    return {
+      ...spec,
+      Labels: spec.Labels ?? {},
+      TaskTemplate: {
+        ...spec.TaskTemplate,
+        ContainerSpec: {
+          ...cs,
+          ...(cs.Secrets ? { Secrets: cs.Secrets.map((r) => { const s = this.resolve<SecretObject>('secrets', r.SecretID || r.SecretName, 'secret'); return { ...r, SecretID: s.ID, SecretName: s.Spec.Name }; }) } : {}),
+          ...(cs.Configs ? { Configs: cs.Configs.map((r) => { const c = this.resolve<ConfigObject>('configs', r.ConfigID || r.ConfigName, 'config'); return { ...r, ConfigID: c.ID, ConfigName: c.Spec.Name }; }) } : {}),
+        },
+      },
+    };
+  }
+
+  async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] }> {
+    const m = this.manager();
+    await this.fresh();
+    this.check(spec);
+    const id = newObjectId();
+    const now = new Date().toISOString();
+    const full = this.withReferences({ ...spec, Name: spec.Name || `service-${id.slice(0, 8)}` });
+    await this.commit(m, [{ op: 'create', table: 'services', object: { ID: id, CreatedAt: now, UpdatedAt: now, Spec: full } }]);
+    return { ID: id, Warnings: [] };
+  }
+
+  async updateService(ref: string, version: number, spec: ServiceSpec, opts: { rollback: boolean }): Promise<{ Warnings: string[] }> {
+    const m = this.manager();
+    await this.fresh();
+    const current = this.resolve<ServiceObject>('services', ref, 'service');
+    let next: ServiceSpec;
+    if (opts.rollback) {
+      if (!current.PreviousSpec) throw new SwarmError('CONFLICT', `service ${current.Spec.Name} has no previous spec to roll back to`);
+      next = current.PreviousSpec;
+    } else {
+      this.check(spec);
+      next = this.withReferences(spec);
+    }
+    if (next.Name !== current.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a service cannot be renamed');
+    const updated: ServiceObject = { ...current, Spec: next, PreviousSpec: current.Spec };
+    await this.commit(m, [{ op: 'update', table: 'services', object: updated, expectVersion: version }]);
+    return { Warnings: [] };
+  }
+
+  async removeService(ref: string): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const s = this.resolve<ServiceObject>('services', ref, 'service');
+    await this.commit(m, [{ op: 'delete', table: 'services', id: s.ID }]);
+  }
+
+  async *serviceLogs(): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }> {
+    throw new SwarmError('UNAVAILABLE', 'service logs are not available yet', 'use `swarm container logs` on the node running the task');
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  async listTasks(filters: Filters): Promise<TaskObject[]> {
+    await this.fresh();
+    const store = this.manager().store;
+    const services = store.list('services');
+    const serviceIds = (vals: string[] | undefined) =>
+      vals?.flatMap((v) => services.filter((s) => s.ID === v || s.Spec.Name === v || s.ID.startsWith(v)).map((s) => s.ID));
+    const wantedServices = serviceIds(filters['service']);
+    const nodes = store.list('nodes');
+    const wantedNodes = filters['node']?.flatMap((v) => nodes.filter((n) => n.ID === v || n.Description.Hostname === v || n.ID.startsWith(v)).map((n) => n.ID));
+    return store
+      .list('tasks')
+      .filter(
+        (t) =>
+          anyOf(filters['id'], (v) => t.ID.startsWith(v)) &&
+          (!wantedServices || wantedServices.includes(t.ServiceID)) &&
+          (!wantedNodes || (t.NodeID !== undefined && wantedNodes.includes(t.NodeID))) &&
+          labelsMatch(t.Labels, filters['label']) &&
+          anyOf(filters['desired-state'], (v) => t.DesiredState === v),
+      );
+  }
+
+  async inspectTask(id: string): Promise<TaskObject> {
+    await this.fresh();
+    const t = this.manager().store.get('tasks', id) ?? this.manager().store.find('tasks', (x) => x.ID.startsWith(id))[0];
+    if (!t) throw new SwarmError('NOT_FOUND', `task ${id} not found`);
+    return t;
+  }
+
+  // ---------------------------------------------------------------- secrets and configs
+
+  /** The cluster's key for secrets at rest. */
+  dataKey(): Buffer {
+    const cluster = this.manager().store.list('cluster')[0];
+    if (!cluster) throw new SwarmError('UNAVAILABLE', 'the cluster object is not replicated here yet');
+    const ca = JSON.parse(cluster.CAKey) as { privateKey: string };
+    return deriveDataKey(Buffer.from(ca.privateKey, 'base64'));
+  }
+
+  /** Decrypted secret data, for the dispatcher to hand to the node that runs a task using it. */
+  secretData(id: string): Buffer {
+    const s = this.manager().store.get('secrets', id);
+    if (!s) throw new SwarmError('NOT_FOUND', `secret ${id} not found`);
+    return decryptSecret(this.dataKey(), s.EncryptedData);
+  }
+
+  private validateCreate(kind: 'secret' | 'config', spec: SecretCreate | ConfigCreate): Buffer {
+    if (typeof spec.Name !== 'string' || !NAME.test(spec.Name)) throw new SwarmError('INVALID_ARGUMENT', `Name: "${String(spec.Name)}" is not a valid ${kind} name`);
+    if (typeof spec.Data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(spec.Data)) throw new SwarmError('INVALID_ARGUMENT', 'Data: must be base64');
+    const data = Buffer.from(spec.Data, 'base64');
+    if (data.length > 500 * 1024) throw new SwarmError('INVALID_ARGUMENT', `Data: a ${kind} is at most 500 KiB, got ${data.length} bytes`);
+    return data;
+  }
+
+  private inUseBy(field: 'Secrets' | 'Configs', id: string): string[] {
+    return this.manager()
+      .store.list('services')
+      .filter((s) => (field === 'Secrets' ? s.Spec.TaskTemplate.ContainerSpec.Secrets?.some((r) => r.SecretID === id) : s.Spec.TaskTemplate.ContainerSpec.Configs?.some((r) => r.ConfigID === id)))
+      .map((s) => s.Spec.Name);
+  }
+
+  async listSecrets(filters: Filters): Promise<SecretObject[]> {
+    await this.fresh();
+    return this.manager()
+      .store.list('secrets')
+      .filter((s) => anyOf(filters['id'], (v) => s.ID.startsWith(v)) && anyOf(filters['name'], (v) => s.Spec.Name === v) && labelsMatch(s.Spec.Labels, filters['label']));
+  }
+
+  async inspectSecret(ref: string): Promise<SecretObject> {
+    await this.fresh();
+    return this.resolve<SecretObject>('secrets', ref, 'secret');
+  }
+
+  async createSecret(spec: SecretCreate): Promise<{ ID: string }> {
+    const m = this.manager();
+    await this.fresh();
+    const data = this.validateCreate('secret', spec);
+    const id = newObjectId();
+    const now = new Date().toISOString();
+    const object: Omit<SecretObject, 'Version'> = { ID: id, CreatedAt: now, UpdatedAt: now, Spec: { Name: spec.Name, Labels: spec.Labels ?? {} }, EncryptedData: encryptSecret(this.dataKey(), data) };
+    await this.commit(m, [{ op: 'create', table: 'secrets', object }]);
+    return { ID: id };
+  }
+
+  async removeSecret(ref: string): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const s = this.resolve<SecretObject>('secrets', ref, 'secret');
+    const users = this.inUseBy('Secrets', s.ID);
+    if (users.length > 0) throw new SwarmError('CONFLICT', `secret '${s.Spec.Name}' is in use by the following service: ${users.join(', ')}`);
+    await this.commit(m, [{ op: 'delete', table: 'secrets', id: s.ID }]);
+  }
+
+  async listConfigs(filters: Filters): Promise<ConfigObject[]> {
+    await this.fresh();
+    return this.manager()
+      .store.list('configs')
+      .filter((c) => anyOf(filters['id'], (v) => c.ID.startsWith(v)) && anyOf(filters['name'], (v) => c.Spec.Name === v) && labelsMatch(c.Spec.Labels, filters['label']));
+  }
+
+  async inspectConfig(ref: string): Promise<ConfigObject> {
+    await this.fresh();
+    return this.resolve<ConfigObject>('configs', ref, 'config');
+  }
+
+  async createConfig(spec: ConfigCreate): Promise<{ ID: string }> {
+    const m = this.manager();
+    await this.fresh();
+    this.validateCreate('config', spec);
+    const id = newObjectId();
+    const now = new Date().toISOString();
+    const object: Omit<ConfigObject, 'Version'> = { ID: id, CreatedAt: now, UpdatedAt: now, Spec: { Name: spec.Name, Labels: spec.Labels ?? {}, Data: spec.Data } };
+    await this.commit(m, [{ op: 'create', table: 'configs', object }]);
+    return { ID: id };
+  }
+
+  async removeConfig(ref: string): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const c = this.resolve<ConfigObject>('configs', ref, 'config');
+    const users = this.inUseBy('Configs', c.ID);
+    if (users.length > 0) throw new SwarmError('CONFLICT', `config '${c.Spec.Name}' is in use by the following service: ${users.join(', ')}`);
+    await this.commit(m, [{ op: 'delete', table: 'configs', id: c.ID }]);
+  }
+}

@@ -1,0 +1,1 @@
+export { decryptSecret, deriveDataKey, encryptSecret } from './data-key.js';
