@@ -136,7 +136,7 @@ export class ServicesApi implements ServicesBackend {
     await this.commit(m, [{ op: 'delete', table: 'services', id: s.ID }]);
   }
 
-  async *serviceLogs(): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }> {
+  serviceLogs(): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }> {
     throw new SwarmError('UNAVAILABLE', 'service logs are not available yet', 'use `swarm container logs` on the node running the task');
   }
 
