@@ -1,0 +1,268 @@
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { LocalRuntime } from '../runtime/index.js';
+import { TASK_STATES, type TaskObject, type TaskState, type TaskStatus } from '../store/types.js';
+
+/** A task's new status, as the worker reports it to the leader. */
+export interface TaskStatusUpdate {
+  taskId: string;
+  status: TaskStatus;
+}
+
+/** Secret and config files a task needs, fetched directly from a manager (never by gossip). */
+export interface TaskFiles {
+  secrets: { secretId: string; data: Uint8Array }[];
+  configs: { configId: string; data: Uint8Array }[];
+}
+
+export interface TaskRunnerDeps {
+  nodeId: string;
+  runtime: LocalRuntime;
+  logger: Logger;
+  /** Where per-task secret files live (on a tmpfs). */
+  secretsDir: string;
+  report: (updates: TaskStatusUpdate[]) => Promise<void>;
+  files: (taskId: string) => Promise<TaskFiles>;
+  now?: () => number;
+}
+
+const ORDER = new Map<TaskState, number>(TASK_STATES.map((s, i) => [s, i]));
+const TERMINAL: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
+/** Status reports within this window go to the leader in one batch. */
+const REPORT_BATCH_MS = 25;
+
+function isMountPoint(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === dir);
+}
+
+export function containerNameOf(taskId: string): string {
+  return `task-${taskId}`;
+}
+
+interface Running {
+  task: TaskObject;
+  state: TaskState;
+  /** The runtime's container for this task, once created. */
+  containerId: string | undefined;
+  /** Work in progress for this task (start or stop), so actions never overlap. */
+  busy: Promise<void> | undefined;
+}
+
+/**
+ * The worker side of tasks: given the full set of tasks assigned to this node, starts what
+ * should run, stops what should not, and reports each state change to the leader in batches.
+ */
+export class TaskRunner {
+  private readonly tasks = new Map<string, Running>();
+  private readonly pending = new Map<string, TaskStatus>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: TaskRunnerDeps) {
+    mkdirSync(deps.secretsDir, { recursive: true, mode: 0o700 });
+    // Secrets live in memory only: a tmpfs, never the disk.
+    if (!isMountPoint(deps.secretsDir)) {
+      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=16m', 'tmpfs', deps.secretsDir], { encoding: 'utf8' });
+      if (r.status !== 0) deps.logger.warn({ err: r.stderr }, 'could not mount a tmpfs for secrets; they stay on disk');
+    }
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Takes over containers of tasks that were running before a daemon restart. */
+  async adopt(): Promise<void> {
+    for (const c of this.deps.runtime.executor.list()) {
+      const taskId = c.config.labels?.['swarm.task.id'];
+      if (!taskId || this.tasks.has(taskId)) continue;
+      // Known to the runner as running; the next assignment says whether to keep it.
+      this.tasks.set(taskId, { task: { ID: taskId } as TaskObject, state: c.status() === 'running' ? 'running' : 'failed', containerId: c.id, busy: undefined });
+      if (c.status() === 'running') this.watch(taskId);
+    }
+  }
+
+  /** The full desired set for this node (an assignment message or a sync). */
+  assign(assigned: TaskObject[]): void {
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const t of assigned) {
+      if (t.NodeID !== this.deps.nodeId) continue;
+      seen.add(t.ID);
+      const cur = this.tasks.get(t.ID);
+      if (!cur) {
+        if (t.DesiredState === 'running' && !TERMINAL.has(t.Status.State)) {
+          const r: Running = { task: t, state: t.Status.State, containerId: undefined, busy: undefined };
+          this.tasks.set(t.ID, r);
+          this.run(r, () => this.start(r));
+        }
+        continue;
+      }
+      cur.task = { ...cur.task, ...t };
+      if ((ORDER.get(t.DesiredState) ?? 0) > (ORDER.get('running') ?? 0) && !TERMINAL.has(cur.state)) this.run(cur, () => this.stop(cur, 'shutdown', 'shutdown'));
+    }
+    // Tasks no longer assigned here: stop and forget them.
+    for (const [id, r] of this.tasks) {
+      if (seen.has(id)) continue;
+      this.run(r, async () => {
+        if (!TERMINAL.has(r.state)) await this.stop(r, 'shutdown', 'removed from this node');
+        await this.cleanup(id);
+        this.tasks.delete(id);
+      });
+    }
+  }
+
+  private run(r: Running, work: () => Promise<void>): void {
+    const prev = r.busy ?? Promise.resolve();
+    const next = prev.then(work).catch((err: unknown) => this.deps.logger.warn({ err, task: r.task.ID }, 'task action failed'));
+    r.busy = next;
+  }
+
+  private setState(r: Running, state: TaskState, message: string, extra: Partial<TaskStatus> = {}): void {
+    // States only move forward.
+    if ((ORDER.get(state) ?? 0) < (ORDER.get(r.state) ?? 0)) return;
+    r.state = state;
+    this.pending.set(r.task.ID, { Timestamp: new Date(this.now()).toISOString(), State: state, Message: message, ...extra });
+    if (!this.flushTimer) this.flushTimer = setTimeout(() => void this.flush(), REPORT_BATCH_MS);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushTimer = undefined;
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending].map(([taskId, status]) => ({ taskId, status }));
+    this.pending.clear();
+    try {
+      await this.deps.report(batch);
+    } catch (err) {
+      // Keep the newest state of each and try again: the leader may be changing.
+      for (const u of batch) if (!this.pending.has(u.taskId)) this.pending.set(u.taskId, u.status);
+      this.deps.logger.debug({ err }, 'task status report failed; retrying');
+      if (!this.flushTimer && !this.stopped) this.flushTimer = setTimeout(() => void this.flush(), 250);
+    }
+  }
+
+  private async start(r: Running): Promise<void> {
+    const t = r.task;
+    const notBefore = t.NotBefore ? Date.parse(t.NotBefore) : 0;
+    if (notBefore > this.now()) await new Promise((res) => setTimeout(res, notBefore - this.now()));
+    if (TERMINAL.has(r.state) || (ORDER.get(r.task.DesiredState) ?? 0) > (ORDER.get('running') ?? 0)) return;
+    this.setState(r, 'accepted', 'accepted');
+    const cs = t.Spec.ContainerSpec;
+    try {
+      this.setState(r, 'preparing', 'preparing');
+      await this.deps.runtime.ensureImage(cs.Image);
+      const mounts = await this.taskFiles(t);
+      this.setState(r, 'ready', 'prepared');
+      this.setState(r, 'starting', 'starting');
+      const limits = t.Spec.Resources?.Limits;
+      const { Id: id } = await this.deps.runtime.createContainer(containerNameOf(t.ID), {
+        Image: cs.Image,
+        ...(cs.Command ? { Entrypoint: cs.Command } : {}),
+        ...(cs.Args ? { Cmd: cs.Args } : {}),
+        ...(cs.Env ? { Env: cs.Env } : {}),
+        ...(cs.Dir ? { WorkingDir: cs.Dir } : {}),
+        ...(cs.User ? { User: cs.User } : {}),
+        Hostname: cs.Hostname || t.ID.slice(0, 12),
+        ...(cs.StopSignal ? { StopSignal: cs.StopSignal } : {}),
+        ...(cs.StopGracePeriod !== undefined ? { StopTimeout: cs.StopGracePeriod / 1e9 } : {}),
+        ...(cs.Healthcheck ? { Healthcheck: cs.Healthcheck } : {}),
+        Labels: { ...(cs.Labels ?? {}), 'swarm.task.id': t.ID, 'swarm.service.id': t.ServiceID },
+        HostConfig: {
+          Mounts: [...(cs.Mounts ?? []), ...mounts],
+          ...(limits?.MemoryBytes ? { Memory: limits.MemoryBytes } : {}),
+          ...(limits?.NanoCPUs ? { NanoCpus: limits.NanoCPUs } : {}),
+          ...(limits?.Pids ? { PidsLimit: limits.Pids } : {}),
+          ...(cs.CapabilityAdd ? { CapAdd: cs.CapabilityAdd } : {}),
+          ...(cs.CapabilityDrop ? { CapDrop: cs.CapabilityDrop } : {}),
+          ReadonlyRootfs: cs.ReadOnly === true,
+          Init: cs.Init === true,
+        },
+      });
+      r.containerId = id;
+      await this.deps.runtime.startContainer(id);
+      const c = this.deps.runtime.executor.get(id);
+      this.setState(r, 'running', 'started', { ContainerStatus: { ContainerID: id, PID: c?.pid() ?? 0, ExitCode: 0 } });
+      this.watch(t.ID);
+    } catch (err) {
+      this.setState(r, 'rejected', 'preparing or starting failed', { Err: err instanceof Error ? err.message : String(err) });
+      await this.cleanup(t.ID);
+    }
+  }
+
+  /** Follows a running container: health changes and its exit. */
+  private watch(taskId: string): void {
+    const r = this.tasks.get(taskId);
+    const c = r?.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    if (!c || !r) return;
+    c.on('health', (h) => {
+      if (r.state === 'running') this.setState(r, 'running', `health: ${h}`, { Health: h, ContainerStatus: { ContainerID: c.id, PID: c.pid() ?? 0, ExitCode: 0 } });
+    });
+    void c.wait().then((exit) => {
+      if (TERMINAL.has(r.state)) return;
+      if (exit.exitCode === 0) this.setState(r, 'complete', 'finished', { ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: 0 } });
+      else this.setState(r, 'failed', 'task: non-zero exit', { Err: `task: non-zero exit (${exit.exitCode})${exit.oomKilled ? ' (out of memory)' : ''}`, ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: exit.exitCode } });
+    });
+  }
+
+  private async stop(r: Running, state: 'shutdown', message: string): Promise<void> {
+    const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    if (c && c.status() === 'running') {
+      const grace = r.task.Spec?.ContainerSpec?.StopGracePeriod;
+      await c.shutdown(grace !== undefined ? grace / 1e6 : undefined);
+    }
+    this.setState(r, state, message);
+  }
+
+  /** Secret and config files on a per-task tmpfs dir, bind-mounted read-only into the container. */
+  private async taskFiles(t: TaskObject): Promise<{ Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }[]> {
+    const cs = t.Spec.ContainerSpec;
+    if (!cs.Secrets?.length && !cs.Configs?.length) return [];
+    const files = await this.deps.files(t.ID);
+    const dir = join(this.deps.secretsDir, t.ID);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const out: { Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }[] = [];
+    for (const ref of cs.Secrets ?? []) {
+      const data = files.secrets.find((s) => s.secretId === ref.SecretID)?.data;
+      if (!data) throw new Error(`secret ${ref.SecretName} was not delivered for task ${t.ID}`);
+      const p = join(dir, `secret-${ref.SecretID}`);
+      writeFileSync(p, data, { mode: ref.File.Mode || 0o444 });
+      chownSync(p, Number(ref.File.UID || 0), Number(ref.File.GID || 0));
+      out.push({ Type: 'bind', Source: p, Target: ref.File.Name.startsWith('/') ? ref.File.Name : `/run/secrets/${ref.File.Name}`, ReadOnly: true });
+    }
+    for (const ref of cs.Configs ?? []) {
+      const data = files.configs.find((c) => c.configId === ref.ConfigID)?.data;
+      if (!data) throw new Error(`config ${ref.ConfigName} was not delivered for task ${t.ID}`);
+      const p = join(dir, `config-${ref.ConfigID}`);
+      writeFileSync(p, data, { mode: ref.File.Mode || 0o444 });
+      chownSync(p, Number(ref.File.UID || 0), Number(ref.File.GID || 0));
+      out.push({ Type: 'bind', Source: p, Target: ref.File.Name.startsWith('/') ? ref.File.Name : `/${ref.File.Name}`, ReadOnly: true });
+    }
+    return out;
+  }
+
+  private async cleanup(taskId: string): Promise<void> {
+    const id = this.tasks.get(taskId)?.containerId;
+    if (id && this.deps.runtime.executor.get(id)) await this.deps.runtime.removeContainer(id, true).catch(() => {});
+    rmSync(join(this.deps.secretsDir, taskId), { recursive: true, force: true });
+  }
+
+  /** States of the tasks this node knows, for tests and `node ps` on a worker. */
+  states(): Map<string, TaskState> {
+    return new Map([...this.tasks].map(([id, r]) => [id, r.state]));
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.flush();
+  }
+
+  /** On leaving the swarm: the secrets tmpfs goes too. */
+  release(): void {
+    spawnSync('umount', ['-l', this.deps.secretsDir]);
+  }
+}
