@@ -16,6 +16,8 @@ export interface HeartbeatReply {
   role: 'manager' | 'worker';
   /** The cluster's certificate lifetime: a node holding a longer-lived certificate renews. */
   certTtlMs: number;
+  /** The version of the leader's last assignment message: a node behind it syncs. */
+  assignmentsVersion: number;
 }
 
 /** A non-leader manager's answer: ask the leader instead. */

@@ -4,7 +4,7 @@ import type { MemberId, Message } from '../../raft/index.js';
 import { RaftNode } from '../../raft/driver/index.js';
 import { LIVENESS_TOPIC, encodeDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
-import { Dispatcher } from '../manager/dispatcher/index.js';
+import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
 import type { P2PHost } from '../p2p/index.js';
 import { ClusterStore, ReplicatedStore, type ApplyResult } from '../store/index.js';
@@ -43,6 +43,7 @@ export class ManagerRole {
   readonly raft: RaftNode;
   readonly replicated: ReplicatedStore;
   readonly dispatcher: Dispatcher;
+  readonly assignments: AssignmentPublisher;
   private readonly reconciler: MembershipReconciler;
   private readonly opts: ManagerRoleOptions;
   private leading = false;
@@ -74,6 +75,7 @@ export class ManagerRole {
       },
     });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);
+    this.assignments = new AssignmentPublisher(store, (bytes) => opts.host.publish(ASSIGNMENTS_TOPIC, bytes), opts.logger);
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
     opts.host.on('peer:disconnected', this.onDisconnect);
     raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));
@@ -154,6 +156,7 @@ export class ManagerRole {
     if (leading) {
       this.opts.logger.info({ term: this.raft.status().term }, 'this manager is the leader');
       this.dispatcher.start();
+      this.assignments.start();
       // Nodes we have no connection to (e.g. the leader that just died) get one period, not three.
       const connected = new Set(this.opts.host.connectedPeers());
       for (const n of this.store.list('nodes')) {
@@ -163,6 +166,7 @@ export class ManagerRole {
     } else {
       this.dispatcher.stop();
       this.reconciler.stop();
+      this.assignments.stop();
     }
   }
 
@@ -182,6 +186,7 @@ export class ManagerRole {
     if (this.campaignTimer) clearTimeout(this.campaignTimer);
     this.dispatcher.stop();
     this.reconciler.stop();
+    this.assignments.stop();
     this.raft.stop();
   }
 

@@ -13,7 +13,20 @@ import type {
   UpdateSwarmRequest,
   VersionInfo,
 } from '../api/backend.js';
-import { LIVENESS_TOPIC, NodeSession, PeerLiveness, decodeDigest, type HeartbeatRedirect, type HeartbeatReply, type LivenessDigest } from '../agent/index.js';
+import {
+  AssignmentReceiver,
+  LIVENESS_TOPIC,
+  NodeSession,
+  PeerLiveness,
+  TaskRunner,
+  decodeDigest,
+  type HeartbeatRedirect,
+  type HeartbeatReply,
+  type LivenessDigest,
+  type TaskFiles,
+  type TaskStatusUpdate,
+} from '../agent/index.js';
+import { ASSIGNMENTS_TOPIC, assignmentsFor, decodeAssignments } from '../manager/dispatcher/index.js';
 import { SwarmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { removalBlocker } from '../manager/membership/index.js';
@@ -36,7 +49,7 @@ import {
 } from '../p2p/index.js';
 import { ImageSharing, type LocalRuntime } from '../runtime/index.js';
 import { ClusterStore, newObjectId } from '../store/index.js';
-import type { ClusterObject, ClusterSpec, NodeObject, NodeSpec, StoreAction } from '../store/types.js';
+import { TASK_STATES, type ClusterObject, type ClusterSpec, type NodeObject, type NodeSpec, type StoreAction, type TaskObject } from '../store/types.js';
 import { loadLocalState, removeLocalState, saveLocalState, type KnownManager, type LocalState } from './local-state.js';
 import { ManagerRole, RAFT_ELECTION_TICK, RAFT_HEARTBEAT_TICK } from './manager-role.js';
 import { ServicesApi } from './services-api.js';
@@ -143,6 +156,9 @@ export class SwarmNode implements SwarmBackend {
   private roleChange: Promise<void> | undefined;
   /** Every node's liveness as the leader last gossiped it. */
   private readonly peers = new PeerLiveness();
+  private lastLeaderId = '';
+  /** This node's tasks: what runs them and what feeds them their assignments. */
+  private tasks: { runner: TaskRunner; receiver: AssignmentReceiver } | undefined;
   /** Services, tasks, secrets and configs for the API (managers only; workers get NOT_A_MANAGER). */
   readonly services = new ServicesApi(
     () => this.requireManager(),
@@ -248,7 +264,45 @@ export class SwarmNode implements SwarmBackend {
     return manager;
   }
 
+  /** The leader's PeerId as the last heartbeat reply named it. */
+  private leaderPeer(): string | undefined {
+    const leaderId = this.lastLeaderId;
+    return this.state?.managers.find((m) => m.nodeId === leaderId)?.peerId ?? this.state?.managers[0]?.peerId;
+  }
+
+  /** Runs the tasks assigned to this node (every node, managers too, as in Docker). */
+  private startTasks(state: LocalState): void {
+    const runtime = this.opts.runtime;
+    const host = this.host;
+    if (!runtime || !host || this.tasks) return;
+    const call = async (method: string, payload: unknown): Promise<unknown> => {
+      const peer = this.leaderPeer();
+      if (!peer) throw new Error('no manager known');
+      if (this.manager && peer === host.peerId) return this.localCall(method, payload, state.nodeId);
+      return host.request(peer, method, payload, { timeoutMs: 10_000 });
+    };
+    const runner = new TaskRunner({
+      nodeId: state.nodeId,
+      runtime,
+      logger: this.logger,
+      secretsDir: join(this.opts.dataDir, 'runtime', 'secrets'),
+      report: async (updates) => {
+        await call('dispatcher.taskStatus', { updates });
+      },
+      files: async (taskId) => (await call('dispatcher.files', { taskId })) as TaskFiles,
+    });
+    const receiver = new AssignmentReceiver(
+      state.nodeId,
+      async () => (await call('dispatcher.tasks', {})) as { version: number; tasks: TaskObject[] },
+      (tasks) => runner.assign(tasks),
+      this.logger,
+    );
+    this.tasks = { runner, receiver };
+    void runner.adopt().then(() => receiver.resync());
+  }
+
   private startSession(state: LocalState): void {
+    this.startTasks(state);
     this.session = new NodeSession({
       nodeId: state.nodeId,
       logger: this.logger,
@@ -266,6 +320,8 @@ export class SwarmNode implements SwarmBackend {
   private onHeartbeatReply(reply: HeartbeatReply): void {
     const state = this.state;
     if (!state) return;
+    this.lastLeaderId = reply.leaderId;
+    this.tasks?.receiver.leaderAt(reply.assignmentsVersion);
     const known = JSON.stringify(state.managers);
     if (reply.managers.length > 0 && JSON.stringify(reply.managers) !== known) {
       this.state = { ...state, managers: reply.managers };
@@ -314,6 +370,9 @@ export class SwarmNode implements SwarmBackend {
   }
 
   async stop(): Promise<void> {
+    // Task containers keep running: the next daemon re-adopts them.
+    await this.tasks?.runner.stopAll();
+    this.tasks = undefined;
     this.session?.stop();
     this.manager?.stop();
     await this.host?.stop();
@@ -352,6 +411,14 @@ export class SwarmNode implements SwarmBackend {
       return this.heartbeatHandler(nodeId);
     });
     host.handle('ca.renew', 'member', (_payload, caller) => this.renewHandler(caller));
+    host.handle('dispatcher.tasks', 'member', (payload, caller) => this.localCall('dispatcher.tasks', payload, caller.cert!.nodeId));
+    host.handle('dispatcher.taskStatus', 'member', (payload, caller) => this.localCall('dispatcher.taskStatus', payload, caller.cert!.nodeId));
+    host.handle('dispatcher.files', 'member', (payload, caller) => this.localCall('dispatcher.files', payload, caller.cert!.nodeId));
+    host.subscribe(ASSIGNMENTS_TOPIC, (data) => {
+      const m = decodeAssignments(data);
+      if (m) this.tasks?.receiver.onMessage(m);
+      else this.logger.warn('dropped a malformed assignment message');
+    });
     host.subscribe(LIVENESS_TOPIC, (data) => {
       const digest = decodeDigest(data);
       if (digest) this.peers.update(digest);
@@ -363,6 +430,46 @@ export class SwarmNode implements SwarmBackend {
       const node = m.store.find('nodes', (n) => n.Swarm.PeerId === peerId)[0];
       if (node) m.dispatcher.disconnected(node.ID);
     });
+  }
+
+  /** The dispatcher's task calls, for a node (remote, or this node when it is the leader). */
+  private async localCall(method: string, payload: unknown, nodeId: string): Promise<unknown> {
+    const m = this.requireManager();
+    switch (method) {
+      case 'dispatcher.tasks':
+        return { version: m.store.lastIndex(), tasks: assignmentsFor(m.store, nodeId) };
+      case 'dispatcher.taskStatus': {
+        const updates = (payload as { updates?: unknown } | null)?.updates;
+        if (!Array.isArray(updates)) throw new SwarmError('INVALID_ARGUMENT', 'dispatcher.taskStatus: updates must be a list');
+        const actions: StoreAction[] = [];
+        for (const u of updates as TaskStatusUpdate[]) {
+          const t = m.store.get('tasks', u.taskId);
+          // A node reports only its own tasks, and states only move forward.
+          if (!t || t.NodeID !== nodeId || !u.status || typeof u.status.State !== 'string') continue;
+          if (TASK_STATES.indexOf(u.status.State) < TASK_STATES.indexOf(t.Status.State)) continue;
+          actions.push({ op: 'update', table: 'tasks', object: { ...t, Status: u.status } });
+        }
+        if (actions.length > 0) await m.replicated.commit(actions);
+        return { ok: true };
+      }
+      case 'dispatcher.files': {
+        const taskId = (payload as { taskId?: unknown } | null)?.taskId;
+        const t = typeof taskId === 'string' ? m.store.get('tasks', taskId) : undefined;
+        // Secrets go only to the node that runs a task using them.
+        if (!t || t.NodeID !== nodeId) throw new SwarmError('PERMISSION_DENIED', `task ${String(taskId)} is not assigned to node ${nodeId}`);
+        const cs = t.Spec.ContainerSpec;
+        return {
+          secrets: (cs.Secrets ?? []).map((r) => ({ secretId: r.SecretID, data: new Uint8Array(this.services.secretData(r.SecretID)) })),
+          configs: (cs.Configs ?? []).map((r) => {
+            const c = m.store.get('configs', r.ConfigID);
+            if (!c) throw new SwarmError('NOT_FOUND', `config ${r.ConfigName} not found`);
+            return { configId: r.ConfigID, data: new Uint8Array(Buffer.from(c.Spec.Data, 'base64')) };
+          }),
+        } satisfies TaskFiles;
+      }
+      default:
+        throw new SwarmError('INVALID_ARGUMENT', `unknown dispatcher call ${method}`);
+    }
   }
 
   private requireManager(): ManagerRole {
@@ -404,7 +511,7 @@ export class SwarmNode implements SwarmBackend {
     // certificate news, so it can be slow.
     const voting = m.raft.status().conf.voters.includes(nodeId);
     const periodMs = voting ? Math.max(4000, m.dispatcher.periodMs()) : m.dispatcher.periodMs();
-    return { periodMs, leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6 };
+    return { periodMs, leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6, assignmentsVersion: m.assignments.version() };
   }
 
   private renewHandler(caller: Caller): Uint8Array {
@@ -707,6 +814,13 @@ export class SwarmNode implements SwarmBackend {
       );
     }
     this.session?.stop();
+    if (this.tasks) {
+      // Leaving: this node's tasks end with it, as in Docker.
+      this.tasks.runner.assign([]);
+      await this.tasks.runner.stopAll();
+      this.tasks.runner.release();
+      this.tasks = undefined;
+    }
     if (this.manager?.isLeader()) await this.handOverLeadership(this.manager);
     this.manager?.destroy();
     this.manager = undefined;
