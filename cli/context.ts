@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { LogLevel } from '../node/log.js';
 import { ApiClient, DEFAULT_SOCKET, parseHost, type Endpoint } from './client.js';
+import type { StackLoader } from './commands/stack.js';
+import type { ConvergeTiming } from './converge.js';
 import type { RunDaemon } from './daemon-options.js';
 import { UsageError, type Output } from './errors.js';
 import { ValueError } from './format.js';
@@ -30,6 +32,10 @@ export interface CliIo {
 export interface CliOverrides {
   /** Replaces the dynamic import of node/daemon.js (tests). */
   runDaemon?: RunDaemon;
+  /** Replaces the compose loader `stack deploy` imports from stack/index.js (tests). */
+  stackLoader?: StackLoader;
+  /** How service create/update/scale and stack deploy poll for convergence (tests make it fast). */
+  convergence?: Partial<ConvergeTiming>;
 }
 
 export interface GlobalOptions {

@@ -1,11 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { parseHost } from './client.js';
+import { registerConfigCommands } from './commands/config.js';
 import { registerContainerCommands } from './commands/container.js';
 import { registerDaemonCommand, LOG_LEVELS } from './commands/daemon.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerNodeCommands } from './commands/node.js';
 import { stopsAtFirstOperand } from './commands/run.js';
+import { registerSecretCommands } from './commands/secret.js';
+import { registerServiceCommands } from './commands/service.js';
+import { registerStackConfig } from './commands/stack-config.js';
+import { registerStackCommands } from './commands/stack.js';
 import { registerSwarmCommands } from './commands/swarm.js';
 import { registerSystemCommands } from './commands/system.js';
 import { createContext, type CliIo, type CliOverrides, type GlobalOptions } from './context.js';
@@ -32,6 +37,23 @@ function takesNextArg(program: Command, cmd: Command, arg: string): boolean {
 }
 
 /**
+ * `--detach=false` as cobra reads it: commander's boolean flags take no value, so `--flag=true`
+ * becomes `--flag` and `--flag=false` becomes `--no-flag` (or nothing, where the flag is off by
+ * default). Undefined when `arg` is not a boolean flag of `cmd` with a true/false value.
+ */
+function booleanFlagValue(cmd: Command, arg: string): string[] | undefined {
+  const eq = arg.indexOf('=');
+  const name = arg.slice(0, eq);
+  const value = arg.slice(eq + 1).toLowerCase();
+  const opt = cmd.options.find((o) => o.long === name);
+  if (opt === undefined || opt.required || opt.optional || opt.negate) return undefined;
+  if (value === 'true' || value === '1') return [name];
+  if (value !== 'false' && value !== '0') return undefined;
+  const negation = `--no-${name.slice(2)}`;
+  return cmd.options.some((o) => o.long === negation) ? [negation] : [];
+}
+
+/**
  * Two fixes to commander's reading of the command line, both as docker (cobra) reads it:
  * - a subcommand's short flag wins over the program's (`swarm run -v SRC:DST` is --volume, not
  *   --version): such flags are spelled out long;
@@ -45,6 +67,13 @@ function normalizeArgs(program: Command, args: readonly string[]): string[] {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
     if (arg === '--') return [...out, ...args.slice(i)];
+    if (arg.startsWith('--') && arg.includes('=')) {
+      const bool = booleanFlagValue(cmd, arg);
+      if (bool !== undefined) {
+        out.push(...bool);
+        continue;
+      }
+    }
     if (arg.startsWith('-') && arg !== '-') {
       const own = cmd === program || arg.startsWith('--') ? undefined : cmd.options.find((o) => o.short === arg.slice(0, 2));
       if (own?.long !== undefined && program.options.some((o) => o.short === own.short)) {
@@ -112,6 +141,10 @@ function buildProgram(io: CliIo, overrides: CliOverrides): Command {
   registerImageCommands(program, ctx);
   registerContainerCommands(program, ctx);
   registerLoginCommand(program, ctx);
+  registerServiceCommands(program, ctx);
+  registerSecretCommands(program, ctx);
+  registerConfigCommands(program, ctx);
+  registerStackConfig(registerStackCommands(program, ctx), ctx);
   return program;
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FakeRuntimeBackend, FakeSwarmBackend, startApiServer, type ApiServer } from '../node/api/index.js';
+import { FakeRuntimeBackend, FakeServicesBackend, FakeSwarmBackend, startApiServer, type ApiServer } from '../node/api/index.js';
 import { silentLogger } from '../node/log.js';
 import type { Input, Interrupts } from './context.js';
 import { runCli, type CliOverrides } from './program.js';
@@ -30,6 +30,7 @@ export interface CaptureOptions {
 export interface FakeDaemon {
   backend: FakeSwarmBackend;
   runtime: FakeRuntimeBackend;
+  services: FakeServicesBackend;
   socket: string;
   /** Runs `swarm -H <socket> ...args`. */
   swarm(...args: string[]): Promise<CliRun>;
@@ -66,16 +67,28 @@ export async function runCaptured(args: string[], env: Record<string, string | u
   return { code, stdout, stderr };
 }
 
-export async function startFakeDaemon(backend = new FakeSwarmBackend(), runtime = new FakeRuntimeBackend()): Promise<FakeDaemon> {
+/** Convergence waits poll without pause and need no stable window: tests take no wall-clock time. */
+const FAST: CliOverrides = { convergence: { intervalMs: 0, stableMs: 0 } };
+
+export interface FakeDaemonOptions {
+  services?: FakeServicesBackend;
+  /** For every run (a run's own overrides win). */
+  overrides?: CliOverrides;
+}
+
+export async function startFakeDaemon(backend = new FakeSwarmBackend(), runtime = new FakeRuntimeBackend(), options: FakeDaemonOptions = {}): Promise<FakeDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'swarm-cli-'));
   const socket = join(dir, 'swarm.sock');
-  let server: ApiServer | undefined = await startApiServer({ socketPath: socket, backend, runtime, logger: silentLogger() });
+  const services = options.services ?? new FakeServicesBackend({ nodeIds: [backend.nodeId] });
+  let server: ApiServer | undefined = await startApiServer({ socketPath: socket, backend, runtime, services, logger: silentLogger() });
+  const overrides = { ...FAST, ...options.overrides };
   return {
     backend,
     runtime,
+    services,
     socket,
-    swarm: (...args) => runCaptured(['-H', socket, ...args]),
-    swarmWith: (options, ...args) => runCapturedWith(['-H', socket, ...args], options),
+    swarm: (...args) => runCapturedWith(['-H', socket, ...args], { overrides }).then(({ code, stdout, stderr }) => ({ code, stdout, stderr })),
+    swarmWith: (opts, ...args) => runCapturedWith(['-H', socket, ...args], { ...opts, overrides: { ...overrides, ...opts.overrides } }),
     close: async () => {
       await server?.close();
       server = undefined;

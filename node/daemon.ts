@@ -42,7 +42,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ...(opts.advertiseAddr ? { advertiseAddr: opts.advertiseAddr } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
   });
-  const api = await startApiServer({ socketPath: opts.apiSocket, backend: node, runtime, logger });
+  const api = await startApiServer({ socketPath: opts.apiSocket, backend: node, runtime, services: node.services, logger });
   logger.info({ socket: opts.apiSocket, dataDir: opts.dataDir }, 'swarm daemon ready');
   let stopping: Promise<void> | undefined;
   return {

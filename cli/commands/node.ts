@@ -5,6 +5,7 @@ import { CliError, forEachArg, UsageError } from '../errors.js';
 import { filter, flag, label, labelKey, oneOf, repeatable } from '../flags.js';
 import { aligned, bytesSize, capitalize, inspectJson, naturalCompare } from '../format.js';
 import { renderTable } from '../table.js';
+import { registerNodePs } from './task.js';
 
 // swarm node ls | inspect | promote | demote | update | rm.
 
@@ -225,4 +226,5 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
       }),
     );
 
+  registerNodePs(node, ctx);
 }

@@ -26,6 +26,12 @@ import { demux } from '../stream.js';
 /** Commands whose options stop at their first operand (the image): the rest belongs to the container. */
 const STOP_AT_OPERAND = new WeakSet<Command>();
 
+/** Options of `cmd` end at its first operand (an image): the rest is the container's command. */
+export function stopAtFirstOperand(cmd: Command): Command {
+  STOP_AT_OPERAND.add(cmd);
+  return cmd;
+}
+
 /** Whether options after the first operand of `cmd` are the container's, not ours. */
 export function stopsAtFirstOperand(cmd: Command): boolean {
   return STOP_AT_OPERAND.has(cmd);

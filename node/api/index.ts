@@ -14,6 +14,20 @@ export type {
 /** The objects the API sends and takes, as clients see them. */
 export type { ClusterSpec, NodeAvailability, NodeObject, NodeRole, NodeSpec, NodeState } from '../store/types.js';
 export type {
+  ConfigObject,
+  ConfigReference,
+  MountSpec,
+  PortConfig,
+  SecretObject,
+  SecretReference,
+  ServiceObject,
+  ServiceSpec,
+  TaskObject,
+  TaskState,
+  UpdateConfig,
+} from '../store/types.js';
+export type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+export type {
   ContainerCreateBody,
   ContainerInspect,
   ContainerSummary,
@@ -30,3 +44,4 @@ export type {
 /** For tests of API clients only. */
 export { FakeSwarmBackend, FAKE_DEFAULT_SPEC, type FakeNode } from './fake-backend.js';
 export { FakeRuntimeBackend, type FakeRemoteImage } from './fake-runtime.js';
+export { FakeServicesBackend, type FakeLogLine } from './fake-services.js';

@@ -4,6 +4,8 @@ import { boolValue, filtersParam, strictBool, versionParam } from './http.js';
 import { API_VERSION, MIN_API_VERSION, route, type Reply, type Route } from './router.js';
 import type { RuntimeBackend } from './runtime-backend.js';
 import { runtimeRoutes } from './runtime-routes.js';
+import { serviceRoutes } from './service-routes.js';
+import type { ServicesBackend } from './services-backend.js';
 import {
   arrayOf,
   boolean,
@@ -131,7 +133,7 @@ function publicInfo(info: SystemInfo): SystemInfo {
   return { ...info, Swarm: { ...info.Swarm, Cluster: { ID: c.ID, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Spec: c.Spec } } };
 }
 
-export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend): Route[] {
+export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend, services?: ServicesBackend): Route[] {
   const ping = async (): Promise<Reply> => ({
     text: 'OK',
     headers: {
@@ -193,5 +195,6 @@ export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend): Rout
     }),
 
     ...runtimeRoutes(runtime),
+    ...serviceRoutes(services),
   ];
 }

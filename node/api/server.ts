@@ -12,6 +12,7 @@ import { HttpError, parseJson, readBody } from './http.js';
 import { apiRoutes } from './routes.js';
 import { API_VERSION, matchRoute, stripVersion, type Reply, type Route, type StreamBody } from './router.js';
 import type { RuntimeBackend } from './runtime-backend.js';
+import type { ServicesBackend } from './services-backend.js';
 import { ValidationError } from './validate.js';
 
 export interface ApiServerOptions {
@@ -19,6 +20,8 @@ export interface ApiServerOptions {
   backend: SwarmBackend;
   /** Images and local containers; without it those routes answer 503. */
   runtime?: RuntimeBackend;
+  /** Services, tasks, secrets and configs (a manager's); without it those routes answer 503 as Docker does on a non-manager. */
+  services?: ServicesBackend;
   logger: Logger;
   /** Plain HTTP on TCP as well (TLS comes later): keep it on loopback until then. */
   tcp?: { host: string; port: number };
@@ -35,7 +38,7 @@ const MAX_SOCKET_PATH = 107;
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { socketPath, backend, logger } = options;
-  const handler = createRequestHandler(apiRoutes(backend, options.runtime), backend, logger);
+  const handler = createRequestHandler(apiRoutes(backend, options.runtime, options.services), backend, logger);
 
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
     throw new SwarmError(

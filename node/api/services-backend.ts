@@ -32,6 +32,11 @@ export interface ServicesBackend {
   listServices(filters: Filters, status: boolean): Promise<(ServiceObject & { ServiceStatus?: ServiceStatus })[]>;
   /** By ID, ID prefix or name. */
   inspectService(ref: string): Promise<ServiceObject>;
+  /**
+   * The API has checked the spec's shape and dropped unknown fields; Name is never empty (the API
+   * names an unnamed service as Docker does, adjective_surname). Secret and config references
+   * carry both ID and name.
+   */
   createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] }>;
   /** Optimistic concurrency: `version` must be the service's current Version.Index. rollback: "previous" reverts to PreviousSpec. */
   updateService(ref: string, version: number, spec: ServiceSpec, opts: { rollback: boolean }): Promise<{ Warnings: string[] }>;
@@ -43,11 +48,13 @@ export interface ServicesBackend {
   listTasks(filters: Filters): Promise<TaskObject[]>;
   inspectTask(id: string): Promise<TaskObject>;
 
+  /** filters: id, name (prefix), label. Docker's `names` (exact) is applied by the API. The API strips Data and EncryptedData from answers. */
   listSecrets(filters: Filters): Promise<SecretObject[]>;
   inspectSecret(ref: string): Promise<SecretObject>;
   createSecret(spec: SecretCreate): Promise<{ ID: string }>;
   removeSecret(ref: string): Promise<void>;
 
+  /** filters: id, name (prefix), label; `names` as for secrets. */
   listConfigs(filters: Filters): Promise<ConfigObject[]>;
   inspectConfig(ref: string): Promise<ConfigObject>;
   createConfig(spec: ConfigCreate): Promise<{ ID: string }>;
