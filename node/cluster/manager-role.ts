@@ -6,6 +6,7 @@ import { LIVENESS_TOPIC, encodeDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
 import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
+import { TaskController } from '../manager/task-controller.js';
 import type { P2PHost } from '../p2p/index.js';
 import { ClusterStore, ReplicatedStore, type ApplyResult } from '../store/index.js';
 import type { KnownManager } from './local-state.js';
@@ -44,6 +45,7 @@ export class ManagerRole {
   readonly replicated: ReplicatedStore;
   readonly dispatcher: Dispatcher;
   readonly assignments: AssignmentPublisher;
+  private readonly tasks: TaskController;
   private readonly reconciler: MembershipReconciler;
   private readonly opts: ManagerRoleOptions;
   private leading = false;
@@ -75,6 +77,7 @@ export class ManagerRole {
       },
     });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);
+    this.tasks = new TaskController(store, this.replicated, opts.logger);
     this.assignments = new AssignmentPublisher(store, (bytes) => opts.host.publish(ASSIGNMENTS_TOPIC, bytes), opts.logger);
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
     opts.host.on('peer:disconnected', this.onDisconnect);
@@ -157,6 +160,7 @@ export class ManagerRole {
       this.opts.logger.info({ term: this.raft.status().term }, 'this manager is the leader');
       this.dispatcher.start();
       this.assignments.start();
+      this.tasks.start();
       // Nodes we have no connection to (e.g. the leader that just died) get one period, not three.
       const connected = new Set(this.opts.host.connectedPeers());
       for (const n of this.store.list('nodes')) {
@@ -167,6 +171,7 @@ export class ManagerRole {
       this.dispatcher.stop();
       this.reconciler.stop();
       this.assignments.stop();
+      this.tasks.stop();
     }
   }
 
@@ -187,6 +192,7 @@ export class ManagerRole {
     this.dispatcher.stop();
     this.reconciler.stop();
     this.assignments.stop();
+    this.tasks.stop();
     this.raft.stop();
   }
 

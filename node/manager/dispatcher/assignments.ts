@@ -17,11 +17,13 @@ export interface AssignmentMessage {
   nodes: Record<string, TaskObject[]>;
 }
 
+const UNASSIGNED: ReadonlySet<TaskState> = new Set(['new', 'pending']);
 const FINISHED: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
 
 /** The tasks a node must act on: to run, or still running but to be stopped. */
 export function assignmentsFor(store: ClusterStore, nodeId: string): TaskObject[] {
-  return store.find('tasks', (t) => t.NodeID === nodeId && !(FINISHED.has(t.Status.State) && t.DesiredState !== 'running'));
+  // Not before the scheduler has assigned it (a global task has a node from its creation).
+  return store.find('tasks', (t) => t.NodeID === nodeId && !UNASSIGNED.has(t.Status.State) && !(FINISHED.has(t.Status.State) && t.DesiredState !== 'running'));
 }
 
 export function encodeAssignments(m: AssignmentMessage): Uint8Array {

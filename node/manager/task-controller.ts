@@ -1,0 +1,165 @@
+import type { Logger } from '../log.js';
+import { newObjectId, type ClusterStore, type ReplicatedStore } from '../store/index.js';
+import type { StoreAction, TaskObject, TaskState } from '../store/types.js';
+import { reconcileCluster, type ReconcilePlan } from './orchestrator/index.js';
+import { ASSIGNED_MESSAGE, Scheduler, toSchedulerNode } from './scheduler/index.js';
+
+const UNASSIGNED: ReadonlySet<TaskState> = new Set(['new', 'pending']);
+
+/**
+ * Leader-only: the orchestrator's and the scheduler's loop. On every committed change it asks
+ * the orchestrator for a plan (tasks to create, stop, delete) and the scheduler for placements
+ * of pending tasks, and commits both. A committed plan reconciles to nothing, so the loop rests.
+ */
+export class TaskController {
+  private scheduler: Scheduler | undefined;
+  private unwatch: (() => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+  /** Pending tasks that fit nowhere at this scheduler generation: retried when it moves. */
+  private unplacedAt: { generation: number; ids: Set<string> } | undefined;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly replicated: ReplicatedStore,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.rebuild();
+    this.unwatch.push(
+      this.store.watch((e) => {
+        const s = this.scheduler;
+        if (s) {
+          if (e.table === 'nodes') {
+            if (e.op === 'delete') s.removeNode(e.object.ID);
+            else s.upsertNode(toSchedulerNode(e.object as never));
+          } else if (e.table === 'services') {
+            if (e.op === 'delete') s.removeService(e.object.ID);
+            else s.upsertService(e.object as never);
+          } else if (e.table === 'tasks') {
+            if (e.op === 'delete') s.forgetTask(e.object.ID);
+            else s.observeTask(e.object as TaskObject);
+          }
+        }
+        if (e.table === 'nodes' || e.table === 'services' || e.table === 'tasks' || e.table === 'cluster') this.kick();
+      }),
+      this.store.onReset(() => {
+        this.rebuild();
+        this.kick();
+      }),
+    );
+    this.kick();
+  }
+
+  stop(): void {
+    for (const u of this.unwatch) u();
+    this.unwatch = [];
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.scheduler = undefined;
+  }
+
+  private rebuild(): void {
+    this.scheduler = new Scheduler({
+      nodes: this.store.list('nodes').map(toSchedulerNode),
+      services: this.store.list('services'),
+      tasks: this.store.list('tasks'),
+    });
+    this.unplacedAt = undefined;
+  }
+
+  /** Runs soon, once for a burst of changes. */
+  private kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 2);
+  }
+
+  private async run(): Promise<void> {
+    if (!this.scheduler) return;
+    this.running = true;
+    try {
+      await this.orchestrate();
+      await this.place();
+    } catch (err) {
+      // Lost leadership or a write raced with another: the next change retries.
+      this.logger.debug({ err }, 'task reconciliation did not commit');
+      this.again = true;
+    } finally {
+      this.running = false;
+      if (this.again && this.scheduler) {
+        this.again = false;
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          void this.run();
+        }, 20);
+      }
+    }
+  }
+
+  private async orchestrate(): Promise<void> {
+    const cluster = this.store.list('cluster')[0];
+    const plan: ReconcilePlan = reconcileCluster(
+      { services: this.store.list('services'), tasks: this.store.list('tasks'), nodes: this.store.list('nodes').map(toSchedulerNode) },
+      this.now(),
+      { historyLimit: cluster?.Spec.Orchestration.TaskHistoryRetentionLimit ?? 5 },
+    );
+    const actions: StoreAction[] = [];
+    const stamp = new Date(this.now()).toISOString();
+    for (const d of plan.create) actions.push({ op: 'create', table: 'tasks', object: { ...d, ID: newObjectId(), CreatedAt: stamp, UpdatedAt: stamp } });
+    for (const u of plan.update) {
+      const t = this.store.get('tasks', u.taskId);
+      if (!t) continue;
+      const status = u.message && t.Status.Message !== u.message && !t.NodeID ? { ...t.Status, Message: u.message, Timestamp: stamp } : t.Status;
+      actions.push({ op: 'update', table: 'tasks', object: { ...t, DesiredState: u.desiredState, Status: status }, expectVersion: t.Version.Index });
+    }
+    for (const id of plan.remove) {
+      const t = this.store.get('tasks', id);
+      if (t) actions.push({ op: 'delete', table: 'tasks', id, expectVersion: t.Version.Index });
+    }
+    if (actions.length === 0) return;
+    this.logger.debug({ create: plan.create.length, update: plan.update.length, remove: plan.remove.length }, 'orchestrator plan');
+    await this.replicated.commit(actions);
+  }
+
+  private async place(): Promise<void> {
+    const s = this.scheduler;
+    if (!s) return;
+    const pending = this.store.find('tasks', (t) => !t.NodeID && UNASSIGNED.has(t.Status.State) && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
+    if (pending.length === 0) return;
+    const u = this.unplacedAt;
+    if (u && u.generation === s.generation && pending.every((t) => u.ids.has(t.ID))) return;
+    const result = s.place(pending);
+    const stamp = new Date(this.now()).toISOString();
+    const actions: StoreAction[] = [];
+    for (const a of result.assigned) {
+      const t = this.store.get('tasks', a.taskId)!;
+      actions.push({ op: 'update', table: 'tasks', object: { ...t, NodeID: a.nodeId, Status: { ...t.Status, State: 'assigned', Message: ASSIGNED_MESSAGE, Timestamp: stamp } }, expectVersion: t.Version.Index });
+    }
+    for (const p of result.unplaced) {
+      const t = this.store.get('tasks', p.taskId)!;
+      if (t.Status.Message === p.message && t.Status.State === 'pending') continue;
+      actions.push({ op: 'update', table: 'tasks', object: { ...t, Status: { ...t.Status, State: 'pending', Message: p.message, Timestamp: stamp } }, expectVersion: t.Version.Index });
+    }
+    this.unplacedAt = { generation: s.generation, ids: new Set(result.unplaced.map((p) => p.taskId)) };
+    if (actions.length === 0) return;
+    try {
+      await this.replicated.commit(actions);
+    } catch (err) {
+      // Undo the scheduler's bookkeeping of placements that did not commit.
+      for (const a of result.assigned) {
+        const t = this.store.get('tasks', a.taskId);
+        if (t) s.observeTask(t);
+      }
+      throw err;
+    }
+  }
+}
