@@ -133,7 +133,8 @@ export class TaskController {
   private async place(): Promise<void> {
     const s = this.scheduler;
     if (!s) return;
-    const pending = this.store.find('tasks', (t) => !t.NodeID && UNASSIGNED.has(t.Status.State) && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
+    // Global tasks carry their node from creation; the scheduler still checks that they fit.
+    const pending = this.store.find('tasks', (t) => UNASSIGNED.has(t.Status.State) && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
     if (pending.length === 0) return;
     const u = this.unplacedAt;
     if (u && u.generation === s.generation && pending.every((t) => u.ids.has(t.ID))) return;
