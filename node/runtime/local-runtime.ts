@@ -190,7 +190,7 @@ export class LocalRuntime implements RuntimeBackend {
 
   async loadImages(archive: Readable, progress: Progress): Promise<string[]> {
     const loaded = await this.images.load(archive);
-    const names = loaded.flatMap((i) => (i.names.length > 0 ? i.names.map((n) => familiarName(parseReference(n))) : [i.id]));
+    const names = [...new Set(loaded.flatMap((i) => (i.names.length > 0 ? i.names.map((n) => familiarName(parseReference(n))) : [i.id])))];
     for (const n of names) progress({ stream: `Loaded image: ${n}\n` });
     return names;
   }

@@ -1,5 +1,8 @@
 import '../../polyfill.js';
-import type { NodeObject } from '../../node/store/types.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeObject, TaskObject } from '../../node/store/types.js';
+import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
 import { ClusterHarness, waitFor } from './harness.js';
 
 // The demo: 3 managers and 2 workers as separate `swarm daemon` processes on this machine,
@@ -76,6 +79,38 @@ async function main(): Promise<void> {
     }, `${leader} to rejoin`);
     show(await h.ok(leader, 'node', 'ls'));
     say('the cluster healed');
+
+    // A stack: the image is loaded on one node only; the others fetch it from it, no registry.
+    const dir = join(h.dir, 'stack');
+    mkdirSync(dir, { recursive: true });
+    await writeBusyboxImageArchive(join(dir, 'busybox.tar'), { name: 'busybox:demo', format: 'docker' });
+    say('$ swarm image load -i busybox.tar   (on manager1 only)');
+    show(await h.ok('manager1', 'image', 'load', '-i', join(dir, 'busybox.tar')));
+    writeFileSync(
+      join(dir, 'compose.yml'),
+      ['services:', '  web:', '    image: busybox:demo', '    command: ["sleep", "3600"]', '    deploy: { replicas: 6 }', '  agent:', '    image: busybox:demo', '    command: ["sleep", "3600"]', '    deploy: { mode: global }', ''].join('\n'),
+    );
+    say('$ swarm stack deploy -c compose.yml demo');
+    show(await h.ok(next, 'stack', 'deploy', '-c', join(dir, 'compose.yml'), 'demo'));
+    const running = async (): Promise<TaskObject[]> =>
+      (await h.api<TaskObject[]>(next, 'GET', '/tasks')).body.filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+    await waitFor(async () => ((await running()).length === 11 ? true : undefined), '6 web + 5 agent tasks running', 60_000, 100);
+    say('$ swarm service ls');
+    show(await h.ok(next, 'service', 'ls'));
+    say('$ swarm service ps demo_web');
+    show(await h.ok(next, 'service', 'ps', 'demo_web'));
+    say('killing worker1 with SIGKILL: its web tasks must run elsewhere');
+    await h.node('worker1').kill('SIGKILL');
+    const t1 = Date.now();
+    const w1 = (await h.api<NodeObject[]>(next, 'GET', '/nodes')).body.find((n) => n.Description.Hostname === 'worker1')!.ID;
+    await waitFor(async () => {
+      const web = (await running()).filter((t) => t.Slot !== undefined);
+      return web.length === 6 && web.every((t) => t.NodeID !== w1) ? true : undefined;
+    }, 'the web tasks of worker1 replaced', 60_000, 50);
+    say(`all 6 web tasks running again without worker1, ${Date.now() - t1} ms after the kill`);
+    show(await h.ok(next, 'service', 'ps', 'demo_web'));
+    say('$ swarm stack rm demo');
+    show(await h.ok(next, 'stack', 'rm', 'demo'));
   } finally {
     await h.cleanup();
     say('cleaned up');
