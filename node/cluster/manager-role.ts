@@ -46,6 +46,8 @@ export class ManagerRole {
   readonly dispatcher: Dispatcher;
   readonly assignments: AssignmentPublisher;
   private readonly tasks: TaskController;
+  /** Receives the assignment messages this manager publishes (set by the node, which runs tasks too). */
+  onLocalAssignments: ((bytes: Uint8Array) => void) | undefined;
   private readonly reconciler: MembershipReconciler;
   private readonly opts: ManagerRoleOptions;
   private leading = false;
@@ -78,7 +80,15 @@ export class ManagerRole {
     });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);
     this.tasks = new TaskController(store, this.replicated, opts.logger);
-    this.assignments = new AssignmentPublisher(store, (bytes) => opts.host.publish(ASSIGNMENTS_TOPIC, bytes), opts.logger);
+    this.assignments = new AssignmentPublisher(
+      store,
+      (bytes) => {
+        // Gossip does not come back to its sender: this node's own tasks are handed over here.
+        this.onLocalAssignments?.(bytes);
+        return opts.host.publish(ASSIGNMENTS_TOPIC, bytes);
+      },
+      opts.logger,
+    );
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
     opts.host.on('peer:disconnected', this.onDisconnect);
     raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));

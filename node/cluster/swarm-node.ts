@@ -261,6 +261,10 @@ export class SwarmNode implements SwarmBackend {
       knownManagers: () => this.state?.managers ?? [],
     });
     this.manager = manager;
+    manager.onLocalAssignments = (bytes) => {
+      const m = decodeAssignments(bytes);
+      if (m) this.tasks?.receiver.onMessage(m);
+    };
     return manager;
   }
 
