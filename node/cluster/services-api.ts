@@ -1,3 +1,4 @@
+import type { LogLine } from '../api/runtime-backend.js';
 import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from '../api/services-backend.js';
 import { SwarmError } from '../errors.js';
 import { decryptSecret, deriveDataKey, encryptSecret } from '../manager/secrets/index.js';
@@ -31,6 +32,8 @@ export class ServicesApi implements ServicesBackend {
     private readonly manager: () => ManagerRole,
     private readonly fresh: () => Promise<void>,
     private readonly commit: (m: ManagerRole, actions: StoreAction[]) => Promise<void>,
+    /** A container's log lines from the node that runs it. */
+    private readonly fetchLogs: (nodeId: string, containerId: string, opts: { tail: number | undefined; since: Date | undefined }) => Promise<LogLine[]> = async () => [],
   ) {}
 
   private resolve<T extends Named>(table: 'services' | 'secrets' | 'configs', ref: string, what: string): T {
@@ -136,8 +139,39 @@ export class ServicesApi implements ServicesBackend {
     await this.commit(m, [{ op: 'delete', table: 'services', id: s.ID }]);
   }
 
-  serviceLogs(): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }> {
-    throw new SwarmError('UNAVAILABLE', 'service logs are not available yet', 'use `swarm container logs` on the node running the task');
+  /**
+   * The logs of every task of the service that has a container, fetched from the nodes that
+   * ran them and merged by time; with follow, new lines are asked for every half second.
+   */
+  async *serviceLogs(ref: string, opts: { follow: boolean; tail: number | undefined; since: Date | undefined }, signal: AbortSignal): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }> {
+    await this.fresh();
+    const service = this.resolve<ServiceObject>('services', ref, 'service');
+    const since = new Map<string, Date | undefined>();
+    let first = true;
+    while (!signal.aborted) {
+      const tasks = this.manager().store.find('tasks', (t) => t.ServiceID === service.ID && !!t.NodeID && !!t.Status.ContainerStatus?.ContainerID);
+      const batches = await Promise.all(
+        tasks.map(async (t) => {
+          const cid = t.Status.ContainerStatus!.ContainerID;
+          try {
+            const lines = await this.fetchLogs(t.NodeID!, cid, { tail: first ? opts.tail : undefined, since: since.get(t.ID) ?? opts.since });
+            return lines.map((l) => ({ ...l, taskId: t.ID, nodeId: t.NodeID! }));
+          } catch {
+            return []; // the node is down or the container is gone: its lines are not available
+          }
+        }),
+      );
+      const merged = batches.flat().sort((a, b) => a.time.localeCompare(b.time));
+      for (const l of merged) {
+        const seen = since.get(l.taskId);
+        const t = new Date(Date.parse(l.time) + 1);
+        if (!seen || t > seen) since.set(l.taskId, t);
+        yield l;
+      }
+      first = false;
+      if (!opts.follow) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   // ---------------------------------------------------------------- tasks

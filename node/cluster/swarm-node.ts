@@ -4,6 +4,7 @@ import { arch, cpus, hostname as osHostname, networkInterfaces, release, totalme
 import { join } from 'node:path';
 import type { Message } from '../../raft/index.js';
 import { rewriteAsSingleMember } from '../../raft/driver/index.js';
+import type { LogLine } from '../api/runtime-backend.js';
 import type {
   InitRequest,
   JoinRequest,
@@ -164,6 +165,7 @@ export class SwarmNode implements SwarmBackend {
     () => this.requireManager(),
     () => this.fresh(),
     (m, actions) => this.commit(m, actions),
+    (nodeId, containerId, opts) => this.fetchTaskLogs(nodeId, containerId, opts),
   );
 
   private constructor(opts: SwarmNodeOptions) {
@@ -417,6 +419,7 @@ export class SwarmNode implements SwarmBackend {
     host.handle('ca.renew', 'member', (_payload, caller) => this.renewHandler(caller));
     host.handle('dispatcher.tasks', 'member', (payload, caller) => this.localCall('dispatcher.tasks', payload, caller.cert!.nodeId));
     host.handle('dispatcher.taskStatus', 'member', (payload, caller) => this.localCall('dispatcher.taskStatus', payload, caller.cert!.nodeId));
+    host.handle('tasks.logs', 'manager', async (payload) => ({ lines: await this.localLogs(payload) }));
     host.handle('dispatcher.files', 'member', (payload, caller) => this.localCall('dispatcher.files', payload, caller.cert!.nodeId));
     host.subscribe(ASSIGNMENTS_TOPIC, (data) => {
       const m = decodeAssignments(data);
@@ -434,6 +437,31 @@ export class SwarmNode implements SwarmBackend {
       const node = m.store.find('nodes', (n) => n.Swarm.PeerId === peerId)[0];
       if (node) m.dispatcher.disconnected(node.ID);
     });
+  }
+
+  /** A task container's logs, from this node's runtime or over RPC from the node running it. */
+  private async fetchTaskLogs(nodeId: string, containerId: string, opts: { tail: number | undefined; since: Date | undefined }): Promise<LogLine[]> {
+    if (nodeId === this.state?.nodeId) return this.localLogs({ containerId, tail: opts.tail, since: opts.since?.toISOString() });
+    const peer = this.requireManager().store.get('nodes', nodeId)?.Swarm.PeerId;
+    if (!peer || !this.host) throw new SwarmError('UNAVAILABLE', `node ${nodeId} is not reachable`);
+    const r = (await this.host.request(peer, 'tasks.logs', { containerId, tail: opts.tail, since: opts.since?.toISOString() }, { timeoutMs: 10_000 })) as { lines: LogLine[] };
+    return r.lines;
+  }
+
+  /** Up to 10,000 lines of a local container's log (services' tasks: asked by a manager). */
+  private async localLogs(payload: unknown): Promise<LogLine[]> {
+    const p = payload as { containerId?: unknown; tail?: unknown; since?: unknown } | null;
+    const runtime = this.opts.runtime;
+    if (!runtime || !p || typeof p.containerId !== 'string') throw new SwarmError('INVALID_ARGUMENT', 'tasks.logs: containerId is required');
+    const ac = new AbortController();
+    const out: LogLine[] = [];
+    const tail = typeof p.tail === 'number' ? p.tail : undefined;
+    const since = typeof p.since === 'string' ? new Date(p.since) : undefined;
+    for await (const l of runtime.containerLogs(p.containerId, { follow: false, tail, since }, ac.signal)) {
+      out.push(l);
+      if (out.length >= 10_000) break;
+    }
+    return out;
   }
 
   /** The dispatcher's task calls, for a node (remote, or this node when it is the leader). */

@@ -153,6 +153,16 @@ describe('services across a cluster of processes', () => {
     await h.ok('m1', 'service', 'rm', 'flaky');
   }, 60_000);
 
+  it('shows the logs of a service from the nodes that ran its tasks', async () => {
+    await h.ok('m1', 'service', 'create', '--name', 'talker', '--replicas', '2', '-d', 'busybox:test', 'sh', '-c', 'echo hello from $(hostname); sleep 600');
+    const out = await waitFor(async () => {
+      const r = await h.cli('m1', 'service', 'logs', 'talker');
+      return r.code === 0 && (r.stdout.match(/hello from/g)?.length ?? 0) === 2 ? r.stdout : undefined;
+    }, 'lines of both tasks in service logs', 30_000, 250);
+    expect(out).toMatch(/^talker\.\d\.\w+@\S+\s+\| hello from/m);
+    await h.ok('m1', 'service', 'rm', 'talker');
+  }, 60_000);
+
   it('stack rm removes everything it made', async () => {
     await h.ok('m1', 'stack', 'rm', 'shop');
     await waitFor(async () => ((await tasks()).length === 0 ? true : undefined), 'every task gone', 30_000, 200);
