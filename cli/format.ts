@@ -1,6 +1,8 @@
 // Small formatting helpers shared by commands: durations (Go syntax in, human words out), sizes
 // as Docker prints them, natural sort, capitalized enum values.
 
+import { parseBytes, parseDuration as parseComposeDuration, UnitError } from '../stack/index.js';
+
 /** A flag value the parser refuses; the caller adds which flag (see flags.ts). */
 export class ValueError extends Error {
   constructor(reason: string) {
@@ -9,34 +11,23 @@ export class ValueError extends Error {
   }
 }
 
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  µs: 1e3, // U+00B5 micro sign
-  μs: 1e3, // U+03BC Greek mu
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
 /**
- * Go's time.ParseDuration ("1s", "500ms", "1m30s", "1.5h"), in nanoseconds. Numbers past 2^53 ns
- * (~104 days) lose precision below the microsecond, which no setting here cares about.
+ * Go's time.ParseDuration ("1s", "500ms", "1m30s", "1.5h"), in nanoseconds: the same parser as
+ * compose files use, with the CLI's wording on errors.
  */
 export function parseDuration(text: string): number {
-  const s = text.trim();
-  if (s === '0') return 0;
-  const m = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)[a-zµμ]+)+)$/.exec(s);
-  if (!m?.[2]) throw new ValueError('not a duration: use a number with a unit, e.g. 500ms, 5s, 1m30s, 2h');
-  let total = 0;
-  for (const part of m[2].matchAll(/(\d+\.?\d*|\.\d+)([a-zµμ]+)/g)) {
-    const [, num = '', unit = ''] = part;
-    const scale = DURATION_UNITS[unit];
-    if (scale === undefined) throw new ValueError(`unknown unit "${unit}" in duration: use ns, us, ms, s, m or h`);
-    total += Number(num) * scale;
+  const t = text.trim();
+  // Go allows a sign; compose files have no use for one, so the shared parser refuses it.
+  const negative = t.startsWith('-');
+  try {
+    const ns = parseComposeDuration(negative ? t.slice(1) : t);
+    return negative ? -ns : ns;
+  } catch (err) {
+    if (!(err instanceof UnitError)) throw err;
+    const unit = /unknown unit "([^"]*)"/.exec(err.message);
+    if (unit) throw new ValueError(`unknown unit "${unit[1]}" in duration: use ns, us, ms, s, m or h`);
+    throw new ValueError('not a duration: use a number with a unit, e.g. 500ms, 5s, 1m30s, 2h');
   }
-  return Math.round(m[1] === '-' ? -total : total);
 }
 
 /** Docker's units.HumanDuration: "5 seconds", "About a minute", "3 months". */
@@ -126,11 +117,12 @@ export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-const RAM_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-
 /** Docker's units.RAMInBytes: "64m", "1.5g", "512k", "100" (bytes); binary multiples. */
 export function ramInBytes(text: string): number {
-  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text.trim());
-  if (!m?.[1]) throw new ValueError('expected a size such as 64m, 1.5g or 512k (b, k, m, g, t, p)');
-  return Math.floor(Number(m[1]) * (RAM_UNITS[(m[2] ?? '').toLowerCase()] ?? 1));
+  try {
+    return parseBytes(text);
+  } catch (err) {
+    if (err instanceof UnitError) throw new ValueError('expected a size such as 64m, 1.5g or 512k (b, k, m, g, t, p)');
+    throw err;
+  }
 }
