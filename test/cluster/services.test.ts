@@ -163,6 +163,39 @@ describe('services across a cluster of processes', () => {
     await h.ok('m1', 'service', 'rm', 'talker');
   }, 60_000);
 
+  it('honours depends_on: a service starts only once its dependency is healthy', async () => {
+    const dir = join(h.dir, 'deps');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'compose.yml'),
+      [
+        'services:',
+        '  db:',
+        '    image: busybox:test',
+        '    command: ["sh", "-c", "sleep 2; touch /tmp/ready; sleep 600"]',
+        '    healthcheck: { test: ["CMD", "test", "-f", "/tmp/ready"], interval: 200ms, retries: 30 }',
+        '  app:',
+        '    image: busybox:test',
+        '    command: ["sleep", "600"]',
+        '    depends_on: { db: { condition: service_healthy } }',
+      ].join('\n'),
+    );
+    await h.ok('m1', 'stack', 'deploy', '-c', join(dir, 'compose.yml'), 'deps');
+    const db = await waitFor(async () => {
+      const t = (await tasks({ service: ['deps_db'], 'desired-state': ['running'] }))[0];
+      return t?.Status.Health === 'healthy' ? t : undefined;
+    }, 'db healthy', 30_000, 100);
+    const app = await waitFor(async () => {
+      const t = (await tasks({ service: ['deps_app'] })).find((x) => x.Status.State === 'running');
+      return t;
+    }, 'app running', 30_000, 100);
+    // app was started after db became healthy: its running report is later than db's healthy one.
+    expect(Date.parse(app.Status.Timestamp)).toBeGreaterThanOrEqual(Date.parse(db.Status.Timestamp));
+    const appTasks = await tasks({ service: ['deps_app'] });
+    expect(appTasks.every((t) => t.Status.State !== 'running' || Date.parse(t.Status.Timestamp) >= Date.parse(db.Status.Timestamp))).toBe(true);
+    await h.ok('m1', 'stack', 'rm', 'deps');
+  }, 60_000);
+
   it('stack rm removes everything it made', async () => {
     await h.ok('m1', 'stack', 'rm', 'shop');
     await waitFor(async () => ((await tasks()).length === 0 ? true : undefined), 'every task gone', 30_000, 200);
