@@ -27,7 +27,7 @@ async function main(): Promise<void> {
       await waitRunning(c, leader, name, 20);
       create.push(performance.now() - t0);
       t0 = performance.now();
-      await c.h.ok(leader, 'service', 'scale', `${name}=60`);
+      await c.h.ok(leader, 'service', 'scale', '-d', `${name}=60`);
       await waitRunning(c, leader, name, 60);
       scale.push(performance.now() - t0);
       log(`trial ${i + 1}: create20 ${round1(create.at(-1)!)} ms, scale60 ${round1(scale.at(-1)!)} ms`);

@@ -122,6 +122,23 @@ describe('services across a cluster of processes', () => {
     await waitFor(async () => ((await runningByNode('shop_agent')).has('w1') ? true : undefined), 'the global task back on w1', 30_000, 200);
   }, 90_000);
 
+  it('carries on after the manager restarts, with no duplicate tasks', async () => {
+    await h.node('m1').kill('SIGKILL');
+    await h.node('m1').start();
+    await waitFor(async () => ((await h.api('m1', 'GET', '/tasks')).status === 200 ? true : undefined), 'the manager to lead again', 30_000, 100);
+    // The restarted leader's orchestrator works from the store: one more replica takes slot 4,
+    // and the existing slots are not filled twice.
+    await h.ok('m1', 'service', 'scale', '-d', 'shop_web=4');
+    await waitFor(async () => (total(await runningByNode('shop_web')) === 4 ? true : undefined), '4 web running', 30_000, 200);
+    const live = (await tasks({ service: ['shop_web'], 'desired-state': ['running'] })).map((t) => t.Slot).sort();
+    expect(live).toEqual([1, 2, 3, 4]);
+    await h.ok('m1', 'service', 'scale', '-d', 'shop_web=3');
+    await waitFor(async () => (total(await runningByNode('shop_web')) === 3 ? true : undefined), '3 web running', 30_000, 200);
+    const agents = await tasks({ service: ['shop_agent'], 'desired-state': ['running'] });
+    expect(new Set(agents.map((t) => t.NodeID)).size).toBe(agents.length);
+    expect(agents.length).toBe(3);
+  }, 60_000);
+
   it('drains a node: its tasks move away and nothing new lands there', async () => {
     await h.ok('m1', 'node', 'update', '--availability', 'drain', 'w2');
     await waitFor(async () => {

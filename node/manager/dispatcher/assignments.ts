@@ -56,8 +56,12 @@ export class AssignmentPublisher {
   start(): void {
     this.unwatch = this.store.watch((e) => {
       if (e.table !== 'tasks') return;
-      const now = (e.object as TaskObject).NodeID;
-      const before = (e.previous as TaskObject | undefined)?.NodeID;
+      const task = e.object as TaskObject;
+      const prev = e.previous as TaskObject | undefined;
+      // A worker's own status reports change nothing it must act on: no message for those.
+      if (e.op === 'update' && prev && prev.NodeID === task.NodeID && prev.DesiredState === task.DesiredState && UNASSIGNED.has(prev.Status.State) === UNASSIGNED.has(task.Status.State)) return;
+      const now = task.NodeID;
+      const before = prev?.NodeID;
       if (now) this.dirty.add(now);
       if (before) this.dirty.add(before);
       // Changes of one commit (and of a few in a row) go out together.
