@@ -107,3 +107,20 @@ export function filtersParam(query: URLSearchParams, accepted: readonly string[]
   }
   return out;
 }
+
+/** Docker's `tail`: "all" (or absent) for everything, else a line count. */
+export function tailParam(query: URLSearchParams): number | undefined {
+  const v = query.get('tail');
+  if (v === null || v === '' || v === 'all') return undefined;
+  if (!/^\d+$/.test(v)) throw new HttpError(400, `invalid query parameter "tail": must be "all" or a number of lines, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Docker's `since`: unix seconds with optional fraction (what the docker CLI sends); 0 means none. */
+export function sinceParam(query: URLSearchParams): Date | undefined {
+  const v = query.get('since');
+  if (v === null || v === '' || v === '0') return undefined;
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
+  if (!m) throw new HttpError(400, `invalid query parameter "since": must be a unix time in seconds such as 1700000000.5, got ${JSON.stringify(v)}`);
+  return new Date(Number(m[1]) * 1000 + Math.floor(Number(`0.${m[2] ?? '0'}`) * 1000));
+}

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { SwarmError } from '../errors.js';
-import { boolValue, filtersParam, HttpError } from './http.js';
+import { boolValue, filtersParam, HttpError, sinceParam, tailParam } from './http.js';
 import { route, type Reply, type Route } from './router.js';
 import type { ContainerCreateBody, ImageSummary, ProgressEvent, RegistryAuth, RuntimeBackend, WaitCondition } from './runtime-backend.js';
 import { logsBody, progressBody, tarBody } from './stream.js';
@@ -43,22 +43,6 @@ function intParam(query: URLSearchParams, name: string, min: number): number | u
   return Number(v);
 }
 
-/** Docker's `tail`: "all" (or absent) for everything, else a line count. */
-function tailParam(query: URLSearchParams): number | undefined {
-  const v = query.get('tail');
-  if (v === null || v === '' || v === 'all') return undefined;
-  if (!/^\d+$/.test(v)) throw new HttpError(400, `invalid query parameter "tail": must be "all" or a number of lines, got ${JSON.stringify(v)}`);
-  return Number(v);
-}
-
-/** Docker's `since`: unix seconds with optional fraction (what the docker CLI sends); 0 means none. */
-function sinceParam(query: URLSearchParams): Date | undefined {
-  const v = query.get('since');
-  if (v === null || v === '' || v === '0') return undefined;
-  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
-  if (!m) throw new HttpError(400, `invalid query parameter "since": must be a unix time in seconds such as 1700000000.5, got ${JSON.stringify(v)}`);
-  return new Date(Number(m[1]) * 1000 + Math.floor(Number(`0.${m[2] ?? '0'}`) * 1000));
-}
 
 /** Image refs in the path are whole references ("localhost:5000/a/b:1"); `tag` is appended as Docker does. */
 function withTag(name: string, tag: string | null): string {

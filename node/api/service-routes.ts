@@ -1,6 +1,6 @@
 import { SwarmError } from '../errors.js';
 import type { SecretObject, ServiceSpec } from '../store/types.js';
-import { boolValue, filtersParam, HttpError, versionParam } from './http.js';
+import { boolValue, filtersParam, HttpError, sinceParam, tailParam, versionParam } from './http.js';
 import { route, type Reply, type Route } from './router.js';
 import type { LogLine } from './runtime-backend.js';
 import type { ConfigCreate, Filters, SecretCreate, ServicesBackend } from './services-backend.js';
@@ -31,22 +31,6 @@ export const NOT_A_MANAGER_MESSAGE = 'This node is not a swarm manager. Use "swa
 
 // --- query parameters -------------------------------------------------------------------------
 
-/** Docker's `tail`: "all" (or absent) for everything, else a line count. */
-function tailParam(query: URLSearchParams): number | undefined {
-  const v = query.get('tail');
-  if (v === null || v === '' || v === 'all') return undefined;
-  if (!/^\d+$/.test(v)) throw new HttpError(400, `invalid query parameter "tail": must be "all" or a number of lines, got ${JSON.stringify(v)}`);
-  return Number(v);
-}
-
-/** Docker's `since`: unix seconds with optional fraction; 0 means none. */
-function sinceParam(query: URLSearchParams): Date | undefined {
-  const v = query.get('since');
-  if (v === null || v === '' || v === '0') return undefined;
-  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
-  if (!m) throw new HttpError(400, `invalid query parameter "since": must be a unix time in seconds such as 1700000000.5, got ${JSON.stringify(v)}`);
-  return new Date(Number(m[1]) * 1000 + Math.floor(Number(`0.${m[2] ?? '0'}`) * 1000));
-}
 
 /** `rollback=previous` asks for a server-side rollback; nothing else is a valid value (Docker's). */
 function rollbackParam(query: URLSearchParams): boolean {
