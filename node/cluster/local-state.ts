@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileDurably } from '../durable-file.js';
 import { SwarmError } from '../errors.js';
 
 export type LocalRole = 'manager' | 'worker';
@@ -58,23 +59,4 @@ export function saveLocalState(dataDir: string, state: LocalState): void {
 
 export function removeLocalState(dataDir: string): void {
   rmSync(join(dataDir, FILE), { force: true });
-}
-
-export function writeFileDurably(path: string, content: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
 }

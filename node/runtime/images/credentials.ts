@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileDurably } from '../../durable-file.js';
 import { SwarmError } from '../../errors.js';
 
 // Registry credentials for `swarm login`, kept like Docker's config.json (`auths` → base64
@@ -78,17 +78,6 @@ export class CredentialStore {
       doc.auths[registry] = { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') };
     }
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(doc, null, 2) + '\n');
-      fsyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    closeSync(fd);
-    renameSync(tmp, this.file);
+    writeFileDurably(this.file, JSON.stringify(doc, null, 2) + '\n', 0o600);
   }
 }

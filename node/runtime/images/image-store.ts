@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
+import { writeFileDurably } from '../../durable-file.js';
 import { SwarmError, isSwarmError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ANNOTATION_REF_NAME, readArchive, writeArchive } from './archive.js';
@@ -502,19 +502,7 @@ export class ImageStore {
       if (img.names.length === 0) manifests.push(base);
       for (const name of img.names) manifests.push({ ...base, annotations: { [ANNOTATION_REF_NAME]: name } });
     }
-    const file = join(this.root, 'index.json');
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'wx', 0o644);
-    try {
-      writeSync(fd, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }, null, 1));
-      fsyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    closeSync(fd);
-    renameSync(tmp, file);
+    writeFileDurably(join(this.root, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }, null, 1));
   }
 }
 
