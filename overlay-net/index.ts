@@ -1,0 +1,2 @@
+// Overlay networks: the only entry point other modules use.
+export * from './ipam/index.js';
