@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log.js';
-import type { TaskObject } from '../store/types.js';
+import type { TaskObject } from '../store/index.js';
 import { AssignmentReceiver } from './assignment-receiver.js';
 
 const task = (id: string) => ({ ID: id, NodeID: 'n1' }) as TaskObject;

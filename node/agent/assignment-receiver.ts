@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { TaskObject } from '../store/types.js';
+import type { TaskObject } from '../store/index.js';
 
 /**
  * The worker's view of its assignments: applies gossip messages in version order and, when it

@@ -3,7 +3,7 @@ import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { LocalRuntime } from '../runtime/index.js';
-import { TASK_STATES, type TaskObject, type TaskState, type TaskStatus } from '../store/types.js';
+import { TASK_STATES, type TaskObject, type TaskState, type TaskStatus } from '../store/index.js';
 
 /** A task's new status, as the worker reports it to the leader. */
 export interface TaskStatusUpdate {

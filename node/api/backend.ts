@@ -1,4 +1,4 @@
-import type { ClusterSpec, NodeObject, NodeSpec } from '../store/types.js';
+import type { ClusterSpec, NodeObject, NodeSpec } from '../store/index.js';
 
 // What the HTTP API asks of the node. The daemon implements it; the API only routes and
 // shapes. Methods throw SwarmError (node/errors.ts); its status becomes the HTTP status.

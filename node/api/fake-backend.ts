@@ -8,7 +8,7 @@ import type {
   NodeSpec,
   NodeState,
   Reachability,
-} from '../store/types.js';
+} from '../store/index.js';
 import type {
   InitRequest,
   JoinRequest,

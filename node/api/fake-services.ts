@@ -1,5 +1,5 @@
 import { SwarmError } from '../errors.js';
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState } from '../store/types.js';
+import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState } from '../store/index.js';
 import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
 
 // An in-memory ServicesBackend for tests of API clients (the API's own tests, the CLI's). Tasks

@@ -12,7 +12,7 @@ export type {
   VersionInfo,
 } from './backend.js';
 /** The objects the API sends and takes, as clients see them. */
-export type { ClusterSpec, NodeAvailability, NodeObject, NodeRole, NodeSpec, NodeState } from '../store/types.js';
+export type { ClusterSpec, NodeAvailability, NodeObject, NodeRole, NodeSpec, NodeState } from '../store/index.js';
 export type {
   ConfigObject,
   ConfigReference,
@@ -25,7 +25,7 @@ export type {
   TaskObject,
   TaskState,
   UpdateConfig,
-} from '../store/types.js';
+} from '../store/index.js';
 export type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
 export type {
   ContainerCreateBody,

@@ -1,4 +1,4 @@
-import type { ClusterSpec, NodeSpec } from '../store/types.js';
+import type { ClusterSpec, NodeSpec } from '../store/index.js';
 import type { InitRequest, JoinRequest, SwarmBackend, SwarmInspect, SystemInfo } from './backend.js';
 import { boolValue, filtersParam, strictBool, versionParam } from './http.js';
 import { API_VERSION, MIN_API_VERSION, route, type Reply, type Route } from './router.js';

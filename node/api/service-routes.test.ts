@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SwarmError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import type { SecretObject, ServiceSpec } from '../store/types.js';
+import type { SecretObject, ServiceSpec } from '../store/index.js';
 import { FakeServicesBackend, FakeSwarmBackend, startApiServer, type ApiServer } from './index.js';
 import { logDetails } from './service-routes.js';
 import { parseFrames } from './stream.js';

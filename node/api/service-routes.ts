@@ -1,5 +1,5 @@
 import { SwarmError } from '../errors.js';
-import type { SecretObject, ServiceSpec } from '../store/types.js';
+import type { SecretObject, ServiceSpec } from '../store/index.js';
 import { boolValue, filtersParam, HttpError, sinceParam, tailParam, versionParam } from './http.js';
 import { route, type Reply, type Route } from './router.js';
 import type { LogLine } from './runtime-backend.js';

@@ -1,4 +1,4 @@
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../store/types.js';
+import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../store/index.js';
 
 // What the HTTP API asks of a manager for services, tasks, secrets and configs, in Docker's
 // shapes. The daemon implements it over the replicated store; the API only routes and

@@ -6,7 +6,7 @@ import { LIVENESS_TOPIC, encodeDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
 import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
-import { TaskController } from '../manager/task-controller.js';
+import { TaskController } from '../manager/index.js';
 import type { P2PHost } from '../p2p/index.js';
 import { ClusterStore, ReplicatedStore, type ApplyResult } from '../store/index.js';
 import type { KnownManager } from './local-state.js';

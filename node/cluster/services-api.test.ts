@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterStore, encodeProposal, type StoreAction } from '../store/index.js';
-import type { ServiceSpec } from '../store/types.js';
+import type { ServiceSpec } from '../store/index.js';
 import { decryptSecret } from '../manager/secrets/index.js';
 import type { ManagerRole } from './manager-role.js';
 import { ServicesApi } from './services-api.js';

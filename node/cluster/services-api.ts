@@ -1,9 +1,9 @@
-import type { LogLine } from '../api/runtime-backend.js';
-import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from '../api/services-backend.js';
+import type { LogLine } from '../api/index.js';
+import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from '../api/index.js';
 import { SwarmError } from '../errors.js';
 import { decryptSecret, deriveDataKey, encryptSecret } from '../manager/secrets/index.js';
 import { newObjectId, type StoreAction } from '../store/index.js';
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/types.js';
+import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/index.js';
 import type { ManagerRole } from './manager-role.js';
 
 type Named = StoredObject & { Spec: { Name: string; Labels?: Record<string, string> } };

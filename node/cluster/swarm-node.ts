@@ -4,7 +4,7 @@ import { arch, cpus, hostname as osHostname, networkInterfaces, release, totalme
 import { join } from 'node:path';
 import type { Message } from '../../raft/index.js';
 import { rewriteAsSingleMember } from '../../raft/driver/index.js';
-import type { LogLine } from '../api/runtime-backend.js';
+import type { LogLine } from '../api/index.js';
 import type {
   InitRequest,
   JoinRequest,
@@ -13,7 +13,7 @@ import type {
   SystemInfo,
   UpdateSwarmRequest,
   VersionInfo,
-} from '../api/backend.js';
+} from '../api/index.js';
 import {
   AssignmentReceiver,
   LIVENESS_TOPIC,
@@ -50,7 +50,7 @@ import {
 } from '../p2p/index.js';
 import { ImageSharing, type LocalRuntime } from '../runtime/index.js';
 import { ClusterStore, newObjectId } from '../store/index.js';
-import { TASK_STATES, type ClusterObject, type ClusterSpec, type NodeObject, type NodeSpec, type StoreAction, type TaskObject } from '../store/types.js';
+import { TASK_STATES, type ClusterObject, type ClusterSpec, type NodeObject, type NodeSpec, type StoreAction, type TaskObject } from '../store/index.js';
 import { loadLocalState, removeLocalState, saveLocalState, type KnownManager, type LocalState } from './local-state.js';
 import { ManagerRole, RAFT_ELECTION_TICK, RAFT_HEARTBEAT_TICK } from './manager-role.js';
 import { ServicesApi } from './services-api.js';

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { newObjectId, type ClusterStore, type ReplicatedStore } from '../store/index.js';
-import type { StoreAction, TaskObject, TaskState } from '../store/types.js';
+import type { StoreAction, TaskObject, TaskState } from '../store/index.js';
 import { reconcileCluster, type ReconcilePlan } from './orchestrator/index.js';
 import { ASSIGNED_MESSAGE, Scheduler, toSchedulerNode } from './scheduler/index.js';
 

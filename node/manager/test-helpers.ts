@@ -1,5 +1,5 @@
 // Builders for the scheduler's and orchestrator's tests (no production code uses them).
-import type { ServiceObject, ServiceSpec, TaskObject, TaskSpec, TaskState } from '../store/types.js';
+import type { ServiceObject, ServiceSpec, TaskObject, TaskSpec, TaskState } from '../store/index.js';
 import type { SchedulerNode } from './scheduler/index.js';
 
 export function mkNode(id: string, o: Partial<SchedulerNode> = {}): SchedulerNode {

@@ -307,11 +307,16 @@ describe('P2PHost authentication and access', () => {
     expect(manager.stats().graceClosed).toBe(0);
   });
 
+  /** A PeerId that differs from `id` (its last character changed, never to itself). */
+  function otherPeerId(id: string): string {
+    return id.slice(0, -1) + (id.endsWith('x') ? 'y' : 'x');
+  }
+
   it.each([
     ['revoked', (ca: ClusterCA, h: P2PHost) => trustFor(ca, h, 'worker', {}, 'removed-node')],
     ['expired', (ca: ClusterCA, h: P2PHost) => ({ ...trustFor(ca, h, 'worker'), certificate: ca.issue({ nodeId: 'n', peerId: h.peerId, role: 'worker', ttlMs: 1, now: Date.now() - 1000 }) })],
     ['from another CA', (_ca: ClusterCA, h: P2PHost) => trustFor(ClusterCA.create('cluster'), h, 'worker')],
-    ['for another peer', (ca: ClusterCA, h: P2PHost) => ({ ...trustFor(ca, h, 'worker'), certificate: ca.issue({ nodeId: 'n', peerId: h.peerId.replace(/.$/, 'x'), role: 'worker', ttlMs: 60_000, now: Date.now() }) })],
+    ['for another peer', (ca: ClusterCA, h: P2PHost) => ({ ...trustFor(ca, h, 'worker'), certificate: ca.issue({ nodeId: 'n', peerId: otherPeerId(h.peerId), role: 'worker', ttlMs: 60_000, now: Date.now() }) })],
   ])('refuses a hello with a certificate that is %s and closes the connection', async (_what, makeTrust) => {
     const ca = ClusterCA.create('cluster');
     const server = await hosts.start();

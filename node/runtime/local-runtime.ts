@@ -13,7 +13,7 @@ import type {
   Progress,
   RegistryAuth,
   RuntimeBackend,
-} from '../api/runtime-backend.js';
+} from '../api/index.js';
 import { SwarmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ImageBuilder } from './build/index.js';

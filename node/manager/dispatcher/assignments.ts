@@ -1,7 +1,7 @@
 import { pack, unpack } from 'msgpackr';
 import type { Logger } from '../../log.js';
 import type { ClusterStore } from '../../store/index.js';
-import type { TaskObject, TaskState } from '../../store/types.js';
+import type { TaskObject, TaskState } from '../../store/index.js';
 
 /** The gossip topic of task assignments. */
 export const ASSIGNMENTS_TOPIC = 'swarm/assignments/1';

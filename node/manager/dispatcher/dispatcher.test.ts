@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeProposal, ClusterStore, type ReplicatedStore, type StoreAction } from '../../store/index.js';
-import type { NodeObject } from '../../store/types.js';
+import type { NodeObject } from '../../store/index.js';
 import { silentLogger } from '../../log.js';
 import { Dispatcher } from './dispatcher.js';
 

@@ -1,7 +1,7 @@
 import type { LivenessDigest } from '../../agent/index.js';
 import type { Logger } from '../../log.js';
 import type { ClusterStore, ReplicatedStore } from '../../store/index.js';
-import type { NodeObject } from '../../store/types.js';
+import type { NodeObject } from '../../store/index.js';
 import { heartbeatPeriodMs, LivenessTracker, MIN_HEARTBEAT_PERIOD_MS, type LivenessChange } from './liveness.js';
 
 export interface DispatcherDeps {

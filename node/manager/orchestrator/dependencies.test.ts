@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskObject } from '../../store/types.js';
+import type { TaskObject } from '../../store/index.js';
 import { mkService, mkSpec, mkTask } from '../test-helpers.js';
 import { dependenciesSatisfied, findDependencyCycle } from './index.js';
 

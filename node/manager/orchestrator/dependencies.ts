@@ -1,4 +1,4 @@
-import type { ServiceObject, TaskObject } from '../../store/types.js';
+import type { ServiceObject, TaskObject } from '../../store/index.js';
 
 export interface DependencyStatus {
   ok: boolean;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceObject, ServiceSpec, TaskObject, TaskState } from '../../store/types.js';
+import type { ServiceObject, ServiceSpec, TaskObject, TaskState } from '../../store/index.js';
 import { taskStateIndex, type SchedulerNode } from '../scheduler/index.js';
 import { mkNode, mkService, mkSpec, mkTask } from '../test-helpers.js';
 import { reconcileCluster, reconcileRemovedService, reconcileService, type ReconcileOptions, type ReconcilePlan } from './index.js';

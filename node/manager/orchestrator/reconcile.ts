@@ -1,4 +1,4 @@
-import type { ServiceObject, TaskObject, TaskSpec } from '../../store/types.js';
+import type { ServiceObject, TaskObject, TaskSpec } from '../../store/index.js';
 import { acceptsNewTasks, matchConstraints, parseConstraints, type Constraint, type SchedulerNode } from '../scheduler/index.js';
 import { dependenciesSatisfied, NO_DEPENDENCIES, type DependencyStatus } from './dependencies.js';
 import { restartDecision, restartPolicyOf } from './restart.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RestartPolicy } from '../../store/types.js';
+import type { RestartPolicy } from '../../store/index.js';
 import { mkService, mkSpec, mkTask } from '../test-helpers.js';
 import { countRestartAttempts, deepEqual, restartDecision } from './index.js';
 

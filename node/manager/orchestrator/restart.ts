@@ -1,4 +1,4 @@
-import type { RestartPolicy, ServiceObject, TaskObject } from '../../store/types.js';
+import type { RestartPolicy, ServiceObject, TaskObject } from '../../store/index.js';
 import { endedByItself, statusTime, succeeded } from './tasks.js';
 
 /** Docker's default restart delay: 5 s (durations are nanoseconds, as in the API). */

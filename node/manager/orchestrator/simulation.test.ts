@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceObject, TaskObject } from '../../store/types.js';
+import type { ServiceObject, TaskObject } from '../../store/index.js';
 import { Scheduler, taskStateIndex, type SchedulerNode } from '../scheduler/index.js';
 import { mkNode, mkService, mkSpec } from '../test-helpers.js';
 import { reconcileCluster, type ReconcilePlan } from './index.js';

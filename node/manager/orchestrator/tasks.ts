@@ -1,4 +1,4 @@
-import type { TaskObject, TaskState } from '../../store/types.js';
+import type { TaskObject, TaskState } from '../../store/index.js';
 import { taskStateIndex } from '../scheduler/index.js';
 
 /** A task to create: the store gives it ID, Version and timestamps; the caller an ID. */

@@ -1,4 +1,4 @@
-import type { NodeAvailability, NodeObject, NodeRole, NodeState } from '../../store/types.js';
+import type { NodeAvailability, NodeObject, NodeRole, NodeState } from '../../store/index.js';
 
 /** What placement needs to know about a node: a flat view of a NodeObject. */
 export interface SchedulerNode {

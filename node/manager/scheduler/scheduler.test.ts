@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceObject, TaskObject, TaskSpec } from '../../store/types.js';
+import type { ServiceObject, TaskObject, TaskSpec } from '../../store/index.js';
 import { countByNode, mkNode, mkService, mkSpec, mkTask, pending } from '../test-helpers.js';
 import { Heap } from './heap.js';
 import { ASSIGNED_MESSAGE, explainFailures, Scheduler, toSchedulerNode, type SchedulerNode } from './index.js';

@@ -1,4 +1,4 @@
-import type { ServiceObject, TaskObject } from '../../store/types.js';
+import type { ServiceObject, TaskObject } from '../../store/index.js';
 import { matchConstraints, parseConstraints, parseNodeAttribute, nodeAttributeValue, type Constraint, type NodeAttribute } from './constraint.js';
 import { Heap } from './heap.js';
 import type { SchedulerNode } from './node.js';

@@ -1,4 +1,4 @@
-import { TASK_STATES, type TaskState } from '../../store/types.js';
+import { TASK_STATES, type TaskState } from '../../store/index.js';
 
 const INDEX: ReadonlyMap<TaskState, number> = new Map(TASK_STATES.map((s, i) => [s, i]));
 
