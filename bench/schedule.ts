@@ -1,6 +1,7 @@
 import { reconcileCluster, type TaskDraft } from '../node/manager/orchestrator/index.js';
 import { matchConstraints, parseConstraints, Scheduler, type SchedulerNode } from '../node/manager/scheduler/index.js';
 import type { ServiceObject, TaskObject, TaskSpec } from '../node/store/types.js';
+import { Rng } from '../raft/index.js';
 
 // The orchestrator and scheduler alone, no store, no network: 100 services of 300 replicas
 // (some constrained, some with spread preferences, some with reservations, a few with host
@@ -15,16 +16,10 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 const NOW = Date.parse('2025-01-01T00:00:00Z'); // time is an input: a fixed one keeps runs comparable
 
-/** mulberry32: a small seeded PRNG, so every run builds the same cluster. */
+/** The project's seeded source (mulberry32), so runs replay exactly. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function pick<T>(r: () => number, xs: readonly T[]): T {

@@ -3,17 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { allocateAddress, allocateNetwork, type AddressAllocation, type NetworkAllocation, type PoolConfig } from './allocate.js';
 import { isIpamError } from './errors.js';
 import { contains, lastAddress, macFromIp, overlaps, parseCidr, parseIp, type Cidr } from './ipv4.js';
+import { Rng } from '../../raft/index.js';
 
-/** mulberry32: a small seeded PRNG, so failures replay exactly. */
+/** The project's seeded source (mulberry32), so runs replay exactly. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function pick<T>(rand: () => number, items: readonly T[]): T {

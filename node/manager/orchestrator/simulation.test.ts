@@ -3,21 +3,17 @@ import type { ServiceObject, TaskObject } from '../../store/index.js';
 import { Scheduler, taskStateIndex, type SchedulerNode } from '../scheduler/index.js';
 import { mkNode, mkService, mkSpec } from '../test-helpers.js';
 import { reconcileCluster, type ReconcilePlan } from './index.js';
+import { Rng } from '../../../raft/index.js';
 
 // The orchestrator and the scheduler together, against seeded random cluster events (nodes
 // failing, draining, leaving and joining; tasks failing; scaling; spec updates), with a toy
 // store and toy agents. After each event the loop runs until the plan is empty, then the
 // invariants of the issue must hold.
 
+/** The project's seeded source (mulberry32), so runs replay exactly. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const RUNNING = taskStateIndex('running');
