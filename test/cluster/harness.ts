@@ -1,12 +1,13 @@
 // Runs real `swarm daemon` processes on loopback, each with its own data dir, API socket and
 // port, and drives them through the real CLI. Everything lives under one temp dir per test run
 // and is killed and removed in cleanup(), also when a test fails.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 /** The checkout's root: two levels up from the source, three from its build in dist/. */
 function findRoot(): string {
@@ -198,23 +199,8 @@ export class ClusterHarness {
     await Promise.all([...this.nodes.values()].map((d) => d.kill('SIGKILL')));
     // Killed daemons leave their containers running (a restart would re-adopt them): kill them,
     // then unmount what they mounted (overlays, secret tmpfs) before removing the files.
-    for (const d of this.nodes.values()) {
-      for (const rt of ['crun', 'runc']) {
-        const root = join(d.dataDir, 'runtime', 'containers', 'runtime', rt);
-        if (!existsSync(root)) continue;
-        const list = spawnSync(rt, ['--root', root, 'list', '-q'], { encoding: 'utf8' });
-        for (const id of list.stdout.split('\n').filter((x) => x !== '')) {
-          spawnSync(rt, ['--root', root, 'kill', id, 'KILL']);
-          spawnSync(rt, ['--root', root, 'delete', '-f', id]);
-        }
-      }
-    }
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '')
-      .filter((m) => m.startsWith(`${this.dir}/`))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) spawnSync('umount', ['-l', m]);
+    killLeftoverContainers([...this.nodes.values()].map((d) => d.dataDir));
+    unmountUnder(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -9,10 +9,11 @@
 // the OCI runtime it starts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor, type CliResult } from '../cluster/harness.js';
+import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 export type { CliResult };
 
@@ -316,23 +317,8 @@ export class NetnsHarness {
       }
     }
     // Killed daemons leave their containers running: kill them, as ClusterHarness.cleanup does.
-    for (const d of this.daemons.values()) {
-      for (const rt of ['crun', 'runc']) {
-        const root = join(d.dataDir, 'runtime', 'containers', 'runtime', rt);
-        if (!existsSync(root)) continue;
-        const list = run(rt, ['--root', root, 'list', '-q']);
-        for (const id of list.stdout.split('\n').filter((x) => x !== '')) {
-          run(rt, ['--root', root, 'kill', id, 'KILL']);
-          run(rt, ['--root', root, 'delete', '-f', id]);
-        }
-      }
-    }
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '')
-      .filter((mnt) => mnt.startsWith(`${this.dir}/`))
-      .sort((a, b) => b.length - a.length);
-    for (const mnt of mounts) run('umount', ['-l', mnt]);
+    killLeftoverContainers([...this.daemons.values()].map((d) => d.dataDir));
+    unmountUnder(this.dir);
     // Veths first (deleting one end deletes both), then namespaces, then the bridge: `ip netns del`
     // is asynchronous, and a device still inside a dying namespace can block a rebuild.
     const links = run('ip', ['-o', 'link', 'show']).stdout;
