@@ -131,3 +131,22 @@ export function round1(x: number): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Runs a benchmark on a fresh cluster of processes: its result goes out as the last line of
+ * stdout (with "bench": name); on failure the daemons' output tails and exit code 1; the cluster
+ * is always cleaned up.
+ */
+export function runClusterBench(name: string, body: (c: BenchCluster) => Promise<Record<string, unknown>>): void {
+  const c = new BenchCluster(name);
+  void body(c)
+    .then(
+      (result) => process.stdout.write(`${JSON.stringify({ bench: name, ...result })}\n`),
+      (err: unknown) => {
+        c.logTails();
+        process.stderr.write(`bench:${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    )
+    .finally(() => c.cleanup());
+}

@@ -1,6 +1,6 @@
 import '../polyfill.js';
-import { BenchCluster, log, median, round1 } from './cluster.js';
-import { addWorkers, loadImage, waitRunning } from './services.js';
+import { log, median, round1, runClusterBench } from './cluster.js';
+import { addWorkers, loadImage, waitRunning, warmUp } from './services.js';
 
 // 3 managers + 2 workers as processes with real containers: create a service of 20 replicas and
 // time until all 20 run, then scale it to 60 and time again; median of 3.
@@ -8,16 +8,12 @@ import { addWorkers, loadImage, waitRunning } from './services.js';
 
 const TRIALS = Number(process.argv.find((a) => a.startsWith('--trials='))?.slice(9) ?? 3);
 
-async function main(): Promise<void> {
-  const c = new BenchCluster('converge');
-  try {
+runClusterBench('converge', async (c) => {
     const leader = await c.formManagers(['m1', 'm2', 'm3']);
     await addWorkers(c, leader, ['w1', 'w2']);
     const image = await loadImage(c, leader);
     // Warm every node's image store and layers once, so trials measure scheduling and starting.
-    await c.h.ok(leader, 'service', 'create', '--name', 'warm', '--mode', 'global', '-d', image, 'sleep', '600');
-    await waitRunning(c, leader, 'warm', 5);
-    await c.h.ok(leader, 'service', 'rm', 'warm');
+    await warmUp(c, leader, image, 5);
     const create: number[] = [];
     const scale: number[] = [];
     for (let i = 0; i < TRIALS; i++) {
@@ -33,16 +29,5 @@ async function main(): Promise<void> {
       log(`trial ${i + 1}: create20 ${round1(create.at(-1)!)} ms, scale60 ${round1(scale.at(-1)!)} ms`);
       await c.h.ok(leader, 'service', 'rm', name);
     }
-    process.stdout.write(`${JSON.stringify({ bench: 'converge', trials: TRIALS, create20Ms: round1(median(create)), scale60Ms: round1(median(scale)), create20AllMs: create.map(round1), scale60AllMs: scale.map(round1) })}\n`);
-  } catch (err) {
-    c.logTails();
-    throw err;
-  } finally {
-    await c.cleanup();
-  }
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:converge failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+    return { trials: TRIALS, create20Ms: round1(median(create)), scale60Ms: round1(median(scale)), create20AllMs: create.map(round1), scale60AllMs: scale.map(round1) };
 });

@@ -1,6 +1,6 @@
 import '../polyfill.js';
-import { BenchCluster, log, median, round1, waitFor } from './cluster.js';
-import { addWorkers, loadImage, runningTasks, waitRunning } from './services.js';
+import { log, median, round1, runClusterBench, waitFor } from './cluster.js';
+import { addWorkers, loadImage, runningTasks, waitRunning, warmUp } from './services.js';
 
 // kill -9 of a worker running 10 tasks; time until all 10 replacements run elsewhere; median
 // of 5. A manager (drained, so it runs no tasks) and three workers as processes.
@@ -8,16 +8,12 @@ import { addWorkers, loadImage, runningTasks, waitRunning } from './services.js'
 
 const TRIALS = Number(process.argv.find((a) => a.startsWith('--trials='))?.slice(9) ?? 5);
 
-async function main(): Promise<void> {
-  const c = new BenchCluster('reschedule');
-  try {
+runClusterBench('reschedule', async (c) => {
     const manager = await c.formManagers(['m1']);
     await addWorkers(c, manager, ['w1', 'w2', 'w3']);
     await c.h.ok(manager, 'node', 'update', '--availability', 'drain', manager);
     const image = await loadImage(c, manager);
-    await c.h.ok(manager, 'service', 'create', '--name', 'warm', '--mode', 'global', '-d', image, 'sleep', '600');
-    await waitRunning(c, manager, 'warm', 3);
-    await c.h.ok(manager, 'service', 'rm', 'warm');
+    await warmUp(c, manager, image, 3);
     const ids = new Map((await c.listNodes(manager)).map((n) => [n.Description.Hostname, n.ID]));
     const times: number[] = [];
     for (let i = 0; i < TRIALS; i++) {
@@ -39,16 +35,5 @@ async function main(): Promise<void> {
       await c.h.node(victim).start();
       await waitFor(async () => ((await c.listNodes(manager)).find((n) => n.Description.Hostname === victim)?.Status.State === 'ready' ? true : undefined), `${victim} back`, 30_000, 50);
     }
-    process.stdout.write(`${JSON.stringify({ bench: 'reschedule', trials: TRIALS, tasksPerWorker: 10, medianMs: round1(median(times)), allMs: times.map(round1) })}\n`);
-  } catch (err) {
-    c.logTails();
-    throw err;
-  } finally {
-    await c.cleanup();
-  }
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:reschedule failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+    return { trials: TRIALS, tasksPerWorker: 10, medianMs: round1(median(times)), allMs: times.map(round1) };
 });

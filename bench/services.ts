@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { TaskObject } from '../node/store/types.js';
+import type { TaskObject } from '../node/store/index.js';
 import { writeBusyboxImageArchive } from '../test/fixtures/busybox.js';
 import { log, waitFor, type BenchCluster } from './cluster.js';
 
@@ -31,4 +31,11 @@ export async function runningTasks(c: BenchCluster, on: string, service: string)
 
 export async function waitRunning(c: BenchCluster, on: string, service: string, n: number, timeoutMs = 60_000): Promise<void> {
   await waitFor(async () => ((await runningTasks(c, on, service)).length === n ? true : undefined), `${n} running tasks of ${service}`, timeoutMs, 25);
+}
+
+/** Runs a global service once, so every node has the image and its layers before trials. */
+export async function warmUp(c: BenchCluster, on: string, image: string, nodes: number): Promise<void> {
+  await c.h.ok(on, 'service', 'create', '--name', 'warm', '--mode', 'global', '-d', image, 'sleep', '600');
+  await waitRunning(c, on, 'warm', nodes);
+  await c.h.ok(on, 'service', 'rm', 'warm');
 }
