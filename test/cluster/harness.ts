@@ -26,6 +26,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Runs the built `swarm` CLI against a daemon's API socket. */
+export function runCli(socket: string, args: string[]): Promise<CliResult> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [CLI, '-H', socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -150,15 +162,7 @@ export class ClusterHarness {
 
   /** Runs the real CLI against a node's API socket. */
   cli(name: string, ...args: string[]): Promise<CliResult> {
-    const d = this.node(name);
-    return new Promise((res) => {
-      const p = spawn(process.execPath, [CLI, '-H', d.socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-    });
+    return runCli(this.node(name).socket, args);
   }
 
   /** Runs the CLI and fails with its output when it exits non-zero. */

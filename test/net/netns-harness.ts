@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { waitFor, type CliResult } from '../cluster/harness.js';
+import { runCli, waitFor, type CliResult } from '../cluster/harness.js';
 import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 export type { CliResult };
@@ -242,15 +242,7 @@ export class NetnsHarness {
 
   /** Runs the real CLI (in the root namespace) against host i's API socket. */
   cli(i: number, ...args: string[]): Promise<CliResult> {
-    const socket = this.socket(i);
-    return new Promise((res) => {
-      const p = spawn(process.execPath, [CLI, '-H', socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-    });
+    return runCli(this.socket(i), args);
   }
 
   /** Runs the CLI and fails with its output when it exits non-zero. */

@@ -6,17 +6,9 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSwarmError } from '../../errors.js';
 import { ContentStore } from './content-store.js';
+import { rejection } from '../../../test/support/rejection.js';
 
 const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ContentStore', () => {
   let dir: string;

@@ -10,6 +10,7 @@ import { busyboxImageArchive, busyboxLayer, loadBusybox } from '../../../test/fi
 import { isSwarmError } from '../../errors.js';
 import { silentLogger } from '../../log.js';
 import { type Image, ImageStore, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST } from './index.js';
+import { rejection } from '../../../test/support/rejection.js';
 
 let dir: string;
 beforeEach(() => {
@@ -39,15 +40,6 @@ async function tarEntries(archive: Buffer): Promise<Map<string, Buffer>> {
     entries.set(entry.header.name, Buffer.concat(parts));
   }
   return entries;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** A second image on top of busybox: same layer, another config (so another id). */

@@ -21,6 +21,7 @@ import {
   sha256Digest,
   verifyLogin,
 } from './index.js';
+import { rejection } from '../../../test/support/rejection.js';
 
 let dir: string;
 const registries: TestRegistry[] = [];
@@ -41,15 +42,6 @@ async function registry(opts: RegistryOptions = {}): Promise<TestRegistry> {
 let stores = 0;
 function store(opts: Partial<ImageStoreOptions> = {}): Promise<ImageStore> {
   return ImageStore.open(join(dir, `store-${++stores}`), { logger: silentLogger(), ...opts });
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** busybox:test in a new store, tagged `ref` and pushed. */

@@ -1,0 +1,9 @@
+/** The error a promise rejects with; fails when it resolves instead. */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
