@@ -43,6 +43,8 @@ export interface NodeObject extends StoredObject {
   ManagerStatus?: { Leader?: boolean; Reachability: Reachability; Addr: string };
   /** Not in Docker's API: how other nodes reach this one. */
   Swarm: { PeerId: string; Multiaddrs: string[] };
+  /** The node's own addresses on networks: its routing-mesh address on the ingress network. */
+  Attachments?: NetworkAttachment[];
 }
 
 export interface ClusterSpec {
@@ -192,10 +194,17 @@ export interface ServiceSpec {
   DependsOn?: { Service: string; Condition: 'service_started' | 'service_healthy' }[];
 }
 
+/** A service's endpoint as allocated: its ports (published ports filled in) and one VIP per network ("10.0.1.2/24"). */
+export interface ServiceEndpoint {
+  Spec: { Mode?: 'vip' | 'dnsrr'; Ports?: PortConfig[] };
+  Ports?: PortConfig[];
+  VirtualIPs?: { NetworkID: string; Addr: string }[];
+}
+
 export interface ServiceObject extends StoredObject {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
-  Endpoint?: { Spec: { Mode?: 'vip' | 'dnsrr'; Ports?: PortConfig[] }; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
+  Endpoint?: ServiceEndpoint;
   UpdateStatus?: { State: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; StartedAt?: string; CompletedAt?: string; Message?: string };
 }
 
@@ -228,6 +237,14 @@ export interface TaskStatus {
   Health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
+/** A task's (or a node's) place on one network: the network as it was, and its addresses ("10.0.1.5/24"). */
+export interface NetworkAttachment {
+  Network: NetworkObject;
+  Addresses: string[];
+  /** From the service's TaskTemplate.Networks: extra DNS names on this network. */
+  Aliases?: string[];
+}
+
 export interface TaskObject extends StoredObject {
   Labels: Record<string, string>;
   Spec: TaskSpec;
@@ -242,6 +259,11 @@ export interface TaskObject extends StoredObject {
   SpecVersion: { Index: number };
   /** Not in Docker's API: a restarted task waits until then before it starts (restart delay). */
   NotBefore?: string;
+  /** Set by the allocator when the task is created: one address per network the task joins. */
+  NetworksAttachments?: NetworkAttachment[];
+  /** The service's name and its endpoint (VIPs, ports) when the task was created, for the worker's DNS and balancing. */
+  ServiceAnnotations?: { Name: string };
+  Endpoint?: ServiceEndpoint;
 }
 
 export interface SecretSpec {
@@ -257,6 +279,30 @@ export interface SecretObject extends StoredObject {
   EncryptedData: string;
 }
 
+// ---------------------------------------------------------------- networks
+
+export interface NetworkSpec {
+  Name: string;
+  Labels: Record<string, string>;
+  /** Always "overlay" here. */
+  DriverConfiguration: { Name: 'overlay'; Options?: Record<string, string> };
+  IPAMOptions?: { Driver?: { Name: string }; Configs?: { Subnet?: string; Gateway?: string }[] };
+  Attachable?: boolean;
+  /** No traffic leaves the network: no gateway NAT, no default route. */
+  Internal?: boolean;
+  /** The routing-mesh network (one per cluster, created by init). */
+  Ingress?: boolean;
+}
+
+export interface NetworkObject extends StoredObject {
+  Spec: NetworkSpec;
+  /** Allocated with the network: its VNI, as Docker's overlay driver reports it. */
+  DriverState: { Name: 'overlay'; Options: { 'com.docker.network.driver.overlay.vxlanid_list': string } };
+  IPAM: { Driver: { Name: 'default' }; Configs: { Subnet: string; Gateway: string }[] };
+  /** Not in Docker's API: the last address handed out, so freed ones are reused only after the rest. */
+  LastAllocated?: string;
+}
+
 export interface ConfigObject extends StoredObject {
   Spec: { Name: string; Labels: Record<string, string>; Data: string /* base64 */ };
 }
@@ -267,7 +313,7 @@ export interface Tables {
   nodes: NodeObject;
   services: ServiceObject;
   tasks: TaskObject;
-  networks: StoredObject & Record<string, unknown>;
+  networks: NetworkObject;
   secrets: SecretObject;
   configs: ConfigObject;
 }
