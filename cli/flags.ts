@@ -114,6 +114,13 @@ export function ipv4Cidr(value: string): string {
   return `${addr}/${bits}`;
 }
 
+/** A dotted-quad IPv4 address. */
+export function ipv4Address(value: string): string {
+  const v = value.trim();
+  if (!isIPv4(v)) throw new ValueError('expected an IPv4 address such as 10.0.9.1');
+  return v;
+}
+
 export function cidrPrefixLength(cidr: string): number {
   return Number(cidr.split('/')[1]);
 }
@@ -158,5 +165,11 @@ export function nonEmptyPath(value: string): string {
 
 export function hostname(value: string): string {
   if (!HOSTNAME_RE.test(value)) throw new ValueError('expected a host name (letters, digits, "-" and ".")');
+  return value;
+}
+
+/** A prefix for names of network namespaces (they live in /var/run/netns). */
+export function netnsPrefix(value: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,15}$/.test(value)) throw new ValueError('expected 1 to 16 letters, digits, "_" or "-", starting with a letter or digit');
   return value;
 }

@@ -5,6 +5,7 @@ import { registerContainerCommands } from './commands/container.js';
 import { registerDaemonCommand, LOG_LEVELS } from './commands/daemon.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerLoginCommand } from './commands/login.js';
+import { registerNetworkCommands } from './commands/network.js';
 import { registerNodeCommands } from './commands/node.js';
 import { stopsAtFirstOperand } from './commands/run.js';
 import { registerSecretCommands } from './commands/secret.js';
@@ -144,6 +145,7 @@ function buildProgram(io: CliIo, overrides: CliOverrides): Command {
   registerServiceCommands(program, ctx);
   registerSecretCommands(program, ctx);
   registerConfigCommands(program, ctx);
+  registerNetworkCommands(program, ctx);
   registerStackConfig(registerStackCommands(program, ctx), ctx);
   return program;
 }

@@ -18,6 +18,10 @@ export interface DaemonOptions {
   runtime?: 'crun' | 'runc';
   /** Registries (HOST[:PORT]) reached over plain HTTP or with unverified TLS. */
   insecureRegistries?: string[];
+  /** false: no overlay; tasks get a loopback-only namespace (several daemons in one network namespace). */
+  overlay?: boolean;
+  /** Names of task network namespaces start with this (default "swt-"). */
+  netnsPrefix?: string;
 }
 
 export interface RunningDaemon {
@@ -41,6 +45,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     runtime,
     ...(opts.advertiseAddr ? { advertiseAddr: opts.advertiseAddr } : {}),
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
+    overlay: opts.overlay === false ? false : { netnsPrefix: opts.netnsPrefix ?? 'swt-' },
   });
   const api = await startApiServer({ socketPath: opts.apiSocket, backend: node, runtime, services: node.services, logger });
   logger.info({ socket: opts.apiSocket, dataDir: opts.dataDir }, 'swarm daemon ready');

@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # command:package — what the daemon and the tests run: OCI runtimes, busybox for test images,
-# a local registry (and openssl for its test certificates), an init for containers, and the
-# network tools for later overlay work.
+# a local registry (and openssl for its test certificates), an init for containers, the network
+# tools of the overlay (nsenter comes with util-linux), and iperf3 for `npm run bench:overlay`.
 for pair in "node:nodejs" "npm:npm" "crun:crun" "runc:runc" "busybox:busybox-static" \
-  "docker-registry:docker-registry" "tini-static:tini" "ip:iproute2" "nft:nftables" "iptables:iptables" "openssl:openssl"; do
+  "docker-registry:docker-registry" "tini-static:tini" "ip:iproute2" "nft:nftables" "iptables:iptables" "openssl:openssl" \
+  "nsenter:util-linux" "bridge:iproute2" "iperf3:iperf3"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -3,7 +3,7 @@ import type { LogLevel } from '../../node/log.js';
 import type { CliContext } from '../context.js';
 import type { DaemonOptions, RunDaemon } from '../daemon-options.js';
 import { DEFAULT_SOCKET } from '../client.js';
-import { flag, hostname, hostPort, nonEmptyPath, oneOf, repeatable, socketPath } from '../flags.js';
+import { flag, hostname, hostPort, netnsPrefix, nonEmptyPath, oneOf, repeatable, socketPath } from '../flags.js';
 
 // swarm daemon: check the flags, then hand over to node/daemon.ts.
 
@@ -26,6 +26,8 @@ interface DaemonFlags {
   logLevel?: LogLevel;
   runtime?: 'crun' | 'runc';
   insecureRegistry?: string[];
+  overlay: boolean;
+  netnsPrefix?: string;
 }
 
 export function registerDaemonCommand(program: Command, ctx: CliContext): void {
@@ -40,6 +42,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
     .addOption(flag('--log-level <level>', `${LOG_LEVELS.join(', ')} (default: warn)`, oneOf(LOG_LEVELS)))
     .addOption(flag('--runtime <runtime>', 'OCI runtime for containers: crun or runc (default: crun when installed)', oneOf(['crun', 'runc'] as const)))
     .addOption(repeatable('--insecure-registry <host:port>', 'a registry to reach over plain HTTP (repeatable)', hostPort))
+    .option('--no-overlay', 'no overlay networks: tasks get a loopback-only network namespace (several daemons in one network namespace)')
+    .addOption(flag('--netns-prefix <prefix>', 'names of task network namespaces start with this (default: swt-)', netnsPrefix))
     .action(async (flags: DaemonFlags) => {
       const options: DaemonOptions = {
         dataDir: flags.dataDir,
@@ -51,6 +55,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
         ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
         ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
         ...(flags.insecureRegistry !== undefined ? { insecureRegistries: flags.insecureRegistry } : {}),
+        ...(flags.overlay === false ? { overlay: false } : {}),
+        ...(flags.netnsPrefix !== undefined ? { netnsPrefix: flags.netnsPrefix } : {}),
       };
       const run = ctx.overrides.runDaemon ?? (await loadRunDaemon());
       await run(options);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceSpec } from '../../node/api/index.js';
+import { SwarmError } from '../../node/errors.js';
 import { startFakeDaemon, type FakeDaemon } from '../testing.js';
 import type { ConvertedStack, StackLoader } from './stack.js';
 
@@ -81,21 +82,22 @@ afterEach(async () => {
 const calls = (method: string): unknown[][] => d.services.calls.filter((c) => c.method === method).map((c) => c.args);
 
 describe('swarm stack deploy', () => {
-  it('creates the secrets, configs and services, fills in secret and config IDs, and skips networks while the API has none', async () => {
+  it('creates the networks, secrets, configs and services, and fills in secret and config IDs', async () => {
     const r = await d.swarmWith({ env: { TAG: '1' } }, 'stack', 'deploy', '-c', 'a.yml', '-c', 'b.yml', 's');
     expect(r).toEqual({
       code: 0,
-      stdout: 'Creating secret s_db_pw\nCreating config s_conf\nCreating service s_web\nCreating service s_api\n',
-      stderr: 'Warning: Ignoring unsupported options: build\nWARNING: networks are not supported yet, skipping\n',
+      stdout: 'Creating network s_default\nCreating secret s_db_pw\nCreating config s_conf\nCreating service s_web\nCreating service s_api\n',
+      stderr: 'Warning: Ignoring unsupported options: build\n',
       stdoutBytes: expect.any(Buffer),
     });
+    expect(calls('createNetwork')).toEqual([[{ Name: 's_default', Labels: { [NS]: 's' }, Attachable: false, Internal: false, Ingress: false, IPAMConfig: [] }]]);
     expect(loader.asked).toEqual([{ files: ['a.yml', 'b.yml'], env: { TAG: '1' }, stack: 's' }]);
     expect(d.services.secretData('s_db_pw')).toBe(b64('hunter2'));
     expect(calls('createSecret')[0]).toEqual([{ Name: 's_db_pw', Labels: { [NS]: 's' }, Data: '<redacted>' }]);
     expect(calls('createConfig')[0]).toEqual([{ Name: 's_conf', Labels: { [NS]: 's' }, Data: b64('listen 80;') }]);
     const ids = Object.fromEntries([...(await d.services.listSecrets({})), ...(await d.services.listConfigs({}))].map((x) => [x.Spec.Name, x.ID]));
     const web = calls('createService')[0]?.[0] as ServiceSpec;
-    expect(web.TaskTemplate.Networks).toBeUndefined();
+    expect(web.TaskTemplate.Networks).toEqual([{ Target: 's_default', Aliases: ['web'] }]);
     expect(web.TaskTemplate.ContainerSpec.Secrets?.map((x) => [x.SecretName, x.SecretID])).toEqual([
       ['s_db_pw', ids['s_db_pw']],
       ['shared_key', ids['shared_key']],
@@ -111,7 +113,8 @@ describe('swarm stack deploy', () => {
     current = () => stackS('nginx:1.27', false);
     d.services.calls.length = 0;
     const r = await d.swarm('stack', 'deploy', '--prune', '-c', 'a.yml', 's');
-    expect(r).toEqual({ code: 0, stdout: `Removing service s_api\nUpdating service s_web (id: ${before.ID})\n`, stderr: 'Warning: Ignoring unsupported options: build\nWARNING: networks are not supported yet, skipping\n' });
+    expect(r).toEqual({ code: 0, stdout: `Removing service s_api\nUpdating service s_web (id: ${before.ID})\n`, stderr: 'Warning: Ignoring unsupported options: build\n' });
+    expect(calls('createNetwork')).toEqual([]);
     const [ref, version, spec] = calls('updateService')[0] ?? [];
     expect([ref, version]).toEqual([before.ID, before.Version.Index]);
     expect((spec as ServiceSpec).TaskTemplate).toMatchObject({ ContainerSpec: { Image: 'nginx:1.27' }, ForceUpdate: 1 });
@@ -137,12 +140,42 @@ describe('swarm stack deploy', () => {
     expect(d.services.calls.map((c) => c.method)).toEqual(['listSecrets', 'listConfigs']);
   });
 
+  it('declared networks: created with their options unless they exist; an external one must exist before anything changes', async () => {
+    const withNetworks = (externalName: string): ConvertedStack => ({
+      ...stackS(),
+      networks: [
+        { Name: 's_default', Labels: { [NS]: 's' }, Driver: 'overlay', Attachable: false, Internal: false, External: false },
+        { Name: 'edge', Labels: { [NS]: 's', tier: 'edge' }, Driver: 'overlay', Attachable: true, Internal: true, Subnet: '10.0.99.0/24', External: false },
+        { Name: externalName, Labels: {}, Driver: 'overlay', Attachable: false, Internal: false, External: true },
+      ],
+    });
+    current = () => withNetworks('shared');
+    const missing = await d.swarm('stack', 'deploy', '-c', 'a.yml', 's');
+    expect(missing).toMatchObject({ code: 1, stdout: '', stderr: expect.stringContaining('Error: network shared is declared as external, but could not be found\n') });
+    expect(calls('createNetwork')).toEqual([]);
+    await d.services.createNetwork({ Name: 'shared', Labels: {}, Attachable: true, Internal: false, Ingress: false, IPAMConfig: [] });
+    await d.services.createNetwork({ Name: 's_default', Labels: { [NS]: 's' }, Attachable: false, Internal: false, Ingress: false, IPAMConfig: [] });
+    d.services.calls.length = 0;
+    const r = await d.swarm('stack', 'deploy', '-c', 'a.yml', 's');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('Creating network edge');
+    expect(calls('createNetwork')).toEqual([[{ Name: 'edge', Labels: { [NS]: 's', tier: 'edge' }, Attachable: true, Internal: true, Ingress: false, IPAMConfig: [{ Subnet: '10.0.99.0/24' }] }]]);
+  });
+
+  it('a network the API refuses stops the deploy before the services, naming it', async () => {
+    current = () => ({ ...stackS(), networks: [{ Name: 's_default', Labels: {}, Driver: 'overlay', Attachable: false, Internal: false, Subnet: '10.0.0.0/24', External: false }] });
+    const r = await d.swarm('stack', 'deploy', '-c', 'a.yml', 's');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Error: network s_default: IPAM.Config[0].Subnet: 10.0.0.0/24 overlaps 10.0.0.0/24 of network ingress\n');
+    expect(calls('createService')).toEqual([]);
+  });
+
   it('--detach=false shows each service converging', async () => {
     d.services.startPath = ['pending', 'running'];
     const r = await d.swarm('stack', 'deploy', '-c', 'a.yml', '--detach=false', 's');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      'Creating secret s_db_pw\nCreating config s_conf\nCreating service s_web\nCreating service s_api\n' +
+      'Creating network s_default\nCreating secret s_db_pw\nCreating config s_conf\nCreating service s_web\nCreating service s_api\n' +
         's_web\noverall progress: 0 out of 1 tasks\n1/1: running\noverall progress: 1 out of 1 tasks\nverify: Service converged\n' +
         's_api\noverall progress: 0 out of 1 tasks\n1/1: running\noverall progress: 1 out of 1 tasks\nverify: Service converged\n',
     );
@@ -183,6 +216,25 @@ describe('swarm stack ls, services, ps, rm', () => {
     await d.swarm('service', 'create', '-d', '--name', 'loose', 'nginx');
   });
 
+  it('rm retries a network that is still in use while the services\' tasks stop', async () => {
+    const remove = d.services.removeNetwork.bind(d.services);
+    let refusals = 2;
+    d.services.removeNetwork = async (ref: string) => {
+      if (refusals-- > 0) throw new SwarmError('CONFLICT', 'network s_default is in use by task t1');
+      return remove(ref);
+    };
+    expect(await d.swarm('stack', 'rm', 's')).toMatchObject({ code: 0, stderr: '', stdout: expect.stringContaining('Removing network s_default\n') });
+    expect(refusals).toBe(-1);
+    expect((await d.services.listNetworks({})).map((n) => n.Spec.Name)).toEqual(['ingress']);
+  });
+
+  it('rm reports at once a network another service still uses', async () => {
+    await d.swarm('service', 'create', '-d', '--name', 'other', '--network', 's_default', 'nginx');
+    const r = await d.swarm('stack', 'rm', 's');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('Error: network s_default is in use by service other\n');
+  });
+
   it('ls counts the services of each stack', async () => {
     expect(await d.swarm('stack', 'ls')).toEqual({ code: 0, stderr: '', stdout: 'NAME      SERVICES\ns         2\nt         1\n' });
   });
@@ -208,8 +260,9 @@ describe('swarm stack ls, services, ps, rm', () => {
     expect(await d.swarm('stack', 'rm', 's')).toEqual({
       code: 0,
       stderr: '',
-      stdout: 'Removing service s_api\nRemoving service s_web\nRemoving secret s_db_pw\nRemoving config s_conf\n',
+      stdout: 'Removing service s_api\nRemoving service s_web\nRemoving secret s_db_pw\nRemoving config s_conf\nRemoving network s_default\n',
     });
+    expect((await d.services.listNetworks({})).map((n) => n.Spec.Name)).toEqual(['ingress']);
     expect((await d.services.listServices({}, false)).map((s) => s.Spec.Name).sort()).toEqual(['loose', 't_db']);
     expect((await d.services.listSecrets({})).map((s) => s.Spec.Name)).toEqual(['shared_key']);
     expect(await d.swarm('stack', 'rm', 's', 't')).toEqual({ code: 0, stdout: 'Removing service t_db\n', stderr: 'Nothing found in stack: s\n' });
@@ -229,10 +282,11 @@ describe('swarm stack deploy with the compose loader', () => {
       try {
         const r = await real.swarm('stack', 'deploy', '-c', join(dir, 'compose.yml'), 'app');
         expect(r.code).toBe(0);
-        expect(r.stdout).toBe('Creating secret app_pw\nCreating service app_web\n');
+        expect(r.stdout).toBe('Creating network app_default\nCreating secret app_pw\nCreating service app_web\n');
         expect(real.services.secretData('app_pw')).toBe(b64('hunter2'));
         const spec = (await real.services.inspectService('app_web')).Spec;
-        expect(spec).toMatchObject({ Labels: { [NS]: 'app' }, Mode: { Replicated: { Replicas: 2 } }, TaskTemplate: { ContainerSpec: { Image: 'nginx:alpine' } } });
+        expect(spec).toMatchObject({ Labels: { [NS]: 'app' }, Mode: { Replicated: { Replicas: 2 } }, TaskTemplate: { ContainerSpec: { Image: 'nginx:alpine' }, Networks: [{ Target: 'app_default', Aliases: ['web'] }] } });
+        expect((await real.services.inspectNetwork('app_default')).Spec.Labels).toEqual({ [NS]: 'app' });
       } finally {
         await real.close();
       }

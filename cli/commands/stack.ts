@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../../node/api/index.js';
+import type { ConfigObject, NetworkResource, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../../node/api/index.js';
 import { convertStack, loadCompose, NAMESPACE_LABEL } from '../../stack/index.js';
 import { ApiError } from '../client.js';
 import type { CliContext } from '../context.js';
-import { afterWrite, beforeWrite, waitForService, type WaitTarget } from '../converge.js';
+import { afterWrite, beforeWrite, DEFAULT_TIMING, waitForService, type WaitTarget } from '../converge.js';
 import { CliError, ExitStatus, forEachArg, UsageError } from '../errors.js';
 import { repeatable } from '../flags.js';
 import { naturalCompare } from '../format.js';
@@ -76,20 +76,29 @@ function nsFilter(name: string): string {
   return JSON.stringify({ label: [`${NAMESPACE_LABEL}=${name}`] });
 }
 
-const notFound = (err: unknown): boolean => err instanceof ApiError && err.status === 404;
+/** How long `stack rm` retries removing a network its services' tasks still hold (they are stopping: grace period and report). */
+const NETWORK_RM_WAIT_MS = 30_000;
 
-interface NetworkSummary {
-  Id: string;
-  Name: string;
+async function stackNetworks(ctx: CliContext, name: string): Promise<NetworkResource[]> {
+  return ctx.client().get<NetworkResource[]>('/networks', { filters: nsFilter(name) });
 }
 
-/** The stack's networks, or undefined when the API has no network routes yet. */
-async function stackNetworks(ctx: CliContext, name: string): Promise<NetworkSummary[] | undefined> {
-  try {
-    return await ctx.client().get<NetworkSummary[]>('/networks', { filters: nsFilter(name) });
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
+/**
+ * Removes a network, trying again while tasks hold it (409 "in use by task"): right after its
+ * services are removed, their tasks keep their addresses on it until they have stopped. A
+ * service that still uses it is an answer at once.
+ */
+async function removeNetwork(ctx: CliContext, id: string): Promise<void> {
+  const interval = Math.max(ctx.overrides.convergence?.intervalMs ?? DEFAULT_TIMING.intervalMs, 10);
+  const deadline = Date.now() + NETWORK_RM_WAIT_MS;
+  for (;;) {
+    try {
+      await ctx.client().delete(`/networks/${encodeURIComponent(id)}`);
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 409 && err.message.includes('in use by task')) || Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
   }
 }
 
@@ -140,16 +149,11 @@ async function deploy(ctx: CliContext, name: string, o: DeployOptions): Promise<
     }
   }
 
-  let present: NetworkSummary[] | undefined = [];
-  if (stack.networks.length > 0) {
-    present = await stackNetworks(ctx, name);
-    for (const n of present === undefined ? [] : stack.networks.filter((x) => x.External)) {
-      try {
-        await client.get(`/networks/${encodeURIComponent(n.Name)}`);
-      } catch (err) {
-        if (!notFound(err)) throw err;
-        throw new CliError(`network ${n.Name} is declared as external, but could not be found`, `create it first with 'swarm network create --driver overlay ${n.Name}'`);
-      }
+  // Networks are found by name (a declared `name:` may not carry the stack's label).
+  const present = new Set(stack.networks.length > 0 ? (await client.get<NetworkResource[]>('/networks')).map((n) => n.Name) : []);
+  for (const n of stack.networks) {
+    if (n.External && !present.has(n.Name)) {
+      throw new CliError(`network ${n.Name} is declared as external, but could not be found`, `create it first with 'swarm network create --driver overlay ${n.Name}'`);
     }
   }
 
@@ -162,9 +166,9 @@ async function deploy(ctx: CliContext, name: string, o: DeployOptions): Promise<
     }
   }
 
-  let networks = present !== undefined;
-  for (const n of networks ? stack.networks : []) {
-    if (n.External || present?.some((p) => p.Name === n.Name)) continue;
+  for (const n of stack.networks) {
+    if (n.External || present.has(n.Name)) continue;
+    out(`Creating network ${n.Name}`);
     try {
       await client.post('/networks/create', {
         Name: n.Name,
@@ -173,16 +177,14 @@ async function deploy(ctx: CliContext, name: string, o: DeployOptions): Promise<
         Attachable: n.Attachable,
         Internal: n.Internal,
         CheckDuplicate: true,
-        ...(n.Subnet ? { IPAM: { Config: [{ Subnet: n.Subnet }] } } : {}),
+        ...(n.Subnet ? { IPAM: { Driver: 'default', Config: [{ Subnet: n.Subnet }] } } : {}),
       });
-      out(`Creating network ${n.Name}`);
     } catch (err) {
-      if (!notFound(err)) throw err;
-      networks = false;
-      break;
+      if (err instanceof ApiError) throw new CliError(`network ${n.Name}: ${err.message}`, err.hint);
+      throw err;
     }
+    present.add(n.Name);
   }
-  if (!networks) ctx.io.stderr.write('WARNING: networks are not supported yet, skipping\n');
 
   for (const [kind, list] of [['secret', stack.secrets], ['config', stack.configs]] as const) {
     for (const x of list) {
@@ -216,7 +218,6 @@ async function deploy(ctx: CliContext, name: string, o: DeployOptions): Promise<
       if (id === undefined) throw new CliError(`service ${spec.Name}: config not found: ${r.ConfigName}`);
       r.ConfigID = id;
     }
-    if (!networks) delete spec.TaskTemplate.Networks;
     const current = existing.find((s) => s.Spec.Name === spec.Name);
     try {
       if (current) {
@@ -261,24 +262,25 @@ async function remove(ctx: CliContext, name: string): Promise<void> {
   const services = byName(await stackServices(ctx, name));
   const secrets = byName(await client.get<SecretObject[]>('/secrets', { filters: nsFilter(name) }));
   const configs = byName(await client.get<ConfigObject[]>('/configs', { filters: nsFilter(name) }));
-  const networks = [...((await stackNetworks(ctx, name)) ?? [])].sort((a, b) => naturalCompare(a.Name, b.Name));
+  const networks = (await stackNetworks(ctx, name)).sort((a, b) => naturalCompare(a.Name, b.Name));
   if (services.length + secrets.length + configs.length + networks.length === 0) {
     ctx.io.stderr.write(`Nothing found in stack: ${name}\n`);
     return;
   }
   const errors: unknown[] = [];
-  const each = async (what: string, label: string, path: string): Promise<void> => {
+  const each = async (what: string, label: string, remove: () => Promise<unknown>): Promise<void> => {
     ctx.out(`Removing ${what} ${label}\n`);
     try {
-      await client.delete(path);
+      await remove();
     } catch (err) {
       errors.push(err);
     }
   };
-  for (const s of services) await each('service', s.Spec.Name, servicePath(s.ID));
-  for (const s of secrets) await each('secret', s.Spec.Name, `/secrets/${encodeURIComponent(s.ID)}`);
-  for (const c of configs) await each('config', c.Spec.Name, `/configs/${encodeURIComponent(c.ID)}`);
-  for (const n of networks) await each('network', n.Name, `/networks/${encodeURIComponent(n.Id)}`);
+  for (const s of services) await each('service', s.Spec.Name, () => client.delete(servicePath(s.ID)));
+  for (const s of secrets) await each('secret', s.Spec.Name, () => client.delete(`/secrets/${encodeURIComponent(s.ID)}`));
+  for (const c of configs) await each('config', c.Spec.Name, () => client.delete(`/configs/${encodeURIComponent(c.ID)}`));
+  // After the services: their tasks hold addresses on the networks until they have stopped.
+  for (const n of networks) await each('network', n.Name, () => removeNetwork(ctx, n.Id));
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new AggregateError(errors);
 }

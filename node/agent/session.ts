@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { NetworkAttachment } from '../store/index.js';
 
 /** A manager this node can reach, as the dispatcher reports it. */
 export interface ManagerAddress {
@@ -18,6 +19,8 @@ export interface HeartbeatReply {
   certTtlMs: number;
   /** The version of the leader's last assignment message: a node behind it syncs. */
   assignmentsVersion: number;
+  /** This node's own addresses on networks (its routing-mesh address on ingress). */
+  attachments?: NetworkAttachment[];
 }
 
 /** A non-leader manager's answer: ask the leader instead. */

@@ -17,6 +17,13 @@ export interface TaskFiles {
   configs: { configId: string; data: Uint8Array }[];
 }
 
+/** What the runner needs of the overlay: a task's namespace, and its endpoints' readiness. */
+export interface TaskNetworking {
+  prepareTask(task: TaskObject): Promise<{ netnsPath: string; nameservers: string[] } | undefined>;
+  setReady(taskId: string, ready: boolean): void;
+  releaseTask(taskId: string): Promise<void>;
+}
+
 export interface TaskRunnerDeps {
   nodeId: string;
   runtime: LocalRuntime;
@@ -25,6 +32,8 @@ export interface TaskRunnerDeps {
   secretsDir: string;
   report: (updates: TaskStatusUpdate[]) => Promise<void>;
   files: (taskId: string) => Promise<TaskFiles>;
+  /** Absent: tasks get a namespace with loopback only. */
+  network?: TaskNetworking;
   now?: () => number;
 }
 
@@ -50,6 +59,8 @@ interface Running {
   containerId: string | undefined;
   /** Work in progress for this task (start or stop), so actions never overlap. */
   busy: Promise<void> | undefined;
+  /** Taken over from before a daemon restart: its network endpoints are re-announced once its task is known. */
+  adopted?: boolean;
 }
 
 /**
@@ -81,7 +92,7 @@ export class TaskRunner {
       const taskId = c.config.labels?.['swarm.task.id'];
       if (!taskId || this.tasks.has(taskId)) continue;
       // Known to the runner as running; the next assignment says whether to keep it.
-      this.tasks.set(taskId, { task: { ID: taskId } as TaskObject, state: c.status() === 'running' ? 'running' : 'failed', containerId: c.id, busy: undefined });
+      this.tasks.set(taskId, { task: { ID: taskId } as TaskObject, state: c.status() === 'running' ? 'running' : 'failed', containerId: c.id, busy: undefined, adopted: true });
       if (c.status() === 'running') this.watch(taskId);
     }
   }
@@ -103,6 +114,10 @@ export class TaskRunner {
         continue;
       }
       cur.task = { ...cur.task, ...t };
+      if (cur.adopted) {
+        cur.adopted = false;
+        if (cur.state === 'running') this.run(cur, () => this.restoreNetwork(cur));
+      }
       if ((ORDER.get(t.DesiredState) ?? 0) > (ORDER.get('running') ?? 0) && !TERMINAL.has(cur.state)) this.run(cur, () => this.stop(cur, 'shutdown', 'shutdown'));
     }
     // Tasks no longer assigned here: stop and forget them.
@@ -156,6 +171,7 @@ export class TaskRunner {
       this.setState(r, 'preparing', 'preparing');
       await this.deps.runtime.ensureImage(cs.Image);
       const mounts = await this.taskFiles(t);
+      const net = await this.deps.network?.prepareTask(t);
       this.setState(r, 'ready', 'prepared');
       this.setState(r, 'starting', 'starting');
       const limits = t.Spec.Resources?.Limits;
@@ -180,13 +196,16 @@ export class TaskRunner {
           ...(cs.CapabilityDrop ? { CapDrop: cs.CapabilityDrop } : {}),
           ReadonlyRootfs: cs.ReadOnly === true,
           Init: cs.Init === true,
+          ...(net ? { Dns: net.nameservers, DnsOptions: ['ndots:0'] } : {}),
         },
-      });
+      }, net ? { netnsPath: net.netnsPath } : {});
       r.containerId = id;
       await this.deps.runtime.startContainer(id);
       const c = this.deps.runtime.executor.get(id);
       this.setState(r, 'running', 'started', { ContainerStatus: { ContainerID: id, PID: c?.pid() ?? 0, ExitCode: 0 } });
       this.watch(t.ID);
+      // Traffic only once it is healthy, when it has a health check.
+      if (c && c.health() === 'none') this.deps.network?.setReady(t.ID, true);
     } catch (err) {
       this.setState(r, 'rejected', 'preparing or starting failed', { Err: err instanceof Error ? err.message : String(err) });
       await this.cleanup(t.ID);
@@ -199,9 +218,11 @@ export class TaskRunner {
     const c = r?.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
     if (!c || !r) return;
     c.on('health', (h) => {
+      if (r.state === 'running') this.deps.network?.setReady(taskId, h === 'healthy');
       if (r.state === 'running') this.setState(r, 'running', `health: ${h}`, { Health: h, ContainerStatus: { ContainerID: c.id, PID: c.pid() ?? 0, ExitCode: 0 } });
     });
     void c.wait().then((exit) => {
+      this.deps.network?.setReady(taskId, false);
       if (TERMINAL.has(r.state)) return;
       if (exit.exitCode === 0) this.setState(r, 'complete', 'finished', { ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: 0 } });
       else this.setState(r, 'failed', 'task: non-zero exit', { Err: `task: non-zero exit (${exit.exitCode})${exit.oomKilled ? ' (out of memory)' : ''}`, ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: exit.exitCode } });
@@ -210,6 +231,8 @@ export class TaskRunner {
 
   private async stop(r: Running, state: 'shutdown', message: string): Promise<void> {
     const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    // Out of every balancer before the signal, so no new connection reaches a stopping task.
+    this.deps.network?.setReady(r.task.ID, false);
     if (c && c.status() === 'running') {
       const grace = r.task.Spec?.ContainerSpec?.StopGracePeriod;
       await c.shutdown(grace !== undefined ? grace / 1e6 : undefined);
@@ -244,9 +267,19 @@ export class TaskRunner {
     return out;
   }
 
+  /** After a daemon restart: the running task's endpoints announced again, its namespace kept. */
+  private async restoreNetwork(r: Running): Promise<void> {
+    const network = this.deps.network;
+    if (!network || !r.task.NetworksAttachments?.length) return;
+    await network.prepareTask(r.task);
+    const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    if (c && c.status() === 'running') network.setReady(r.task.ID, c.health() === 'none' || c.health() === 'healthy');
+  }
+
   private async cleanup(taskId: string): Promise<void> {
     const id = this.tasks.get(taskId)?.containerId;
     if (id && this.deps.runtime.executor.get(id)) await this.deps.runtime.removeContainer(id, true).catch(() => {});
+    await this.deps.network?.releaseTask(taskId).catch((err: unknown) => this.deps.logger.warn({ err, task: taskId }, 'could not release the task network'));
     rmSync(join(this.deps.secretsDir, taskId), { recursive: true, force: true });
   }
 

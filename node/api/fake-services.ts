@@ -1,6 +1,6 @@
 import { SwarmError } from '../errors.js';
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState } from '../store/index.js';
-import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+import type { ConfigObject, NetworkObject, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState } from '../store/index.js';
+import type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
 
 // An in-memory ServicesBackend for tests of API clients (the API's own tests, the CLI's). Tasks
 // are created for every slot (or node, for global services) and move along `startPath` one step
@@ -52,12 +52,40 @@ export class FakeServicesBackend implements ServicesBackend {
   private readonly tasks = new Map<string, TaskObject & { step: number }>();
   private readonly secrets = new Map<string, SecretObject & { data: string }>();
   private readonly configs = new Map<string, ConfigObject>();
+  private readonly networks = new Map<string, NetworkObject>();
   private index = 100;
   private ids = 0;
+  private networkIds = 0;
   private placed = 0;
 
+  /** As after `swarm init`: the ingress network exists (10.0.0.0/24, VNI 4096, ID net0000...). */
   constructor(options: { nodeIds?: string[] } = {}) {
     this.nodeIds = options.nodeIds ?? ['fakenode00000000000000001'];
+    this.addNetwork({ Name: 'ingress', Labels: {}, Attachable: false, Internal: false, Ingress: true, IPAMConfig: [] });
+  }
+
+  /** Networks get 10.0.N.0/24 and VNI 4096+N in creation order, or the subnet asked for. */
+  private addNetwork(spec: NetworkCreate): NetworkObject {
+    const n = this.networkIds++;
+    const id = fakeId('net', n);
+    const subnet = spec.IPAMConfig[0]?.Subnet ?? `10.0.${n}.0/24`;
+    const network: NetworkObject = {
+      ID: id,
+      ...this.stamp(),
+      Spec: {
+        Name: spec.Name,
+        Labels: clone(spec.Labels),
+        DriverConfiguration: { Name: 'overlay' },
+        ...(spec.IPAMConfig.length > 0 ? { IPAMOptions: { Driver: { Name: 'default' }, Configs: clone(spec.IPAMConfig) } } : {}),
+        ...(spec.Attachable ? { Attachable: true } : {}),
+        ...(spec.Internal ? { Internal: true } : {}),
+        ...(spec.Ingress ? { Ingress: true } : {}),
+      },
+      DriverState: { Name: 'overlay', Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(4096 + n) } },
+      IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: subnet, Gateway: spec.IPAMConfig[0]?.Gateway ?? subnet.replace(/\.0\/\d+$/, '.1') }] },
+    };
+    this.networks.set(id, network);
+    return network;
   }
 
   private record(method: keyof ServicesBackend, ...args: unknown[]): void {
@@ -322,6 +350,47 @@ export class FakeServicesBackend implements ServicesBackend {
       throw new SwarmError('CONFLICT', `secret '${s.Spec.Name}' is in use by the following service: ${users.map((u) => u.Spec.Name).join(', ')}`);
     }
     this.secrets.delete(s.ID);
+  }
+
+  async listNetworks(filters: Filters): Promise<NetworkObject[]> {
+    this.record('listNetworks', filters);
+    return [...this.networks.values()]
+      .filter(
+        (n) =>
+          (!filters['id'] || filters['id'].some((p) => n.ID.startsWith(p))) &&
+          (!filters['name'] || filters['name'].some((p) => n.Spec.Name.startsWith(p))) &&
+          (!filters['label'] || labelMatch(n.Spec.Labels, filters['label'])) &&
+          (!filters['driver'] || filters['driver'].includes('overlay')) &&
+          (!filters['scope'] || filters['scope'].includes('swarm')),
+      )
+      .map(clone);
+  }
+
+  async inspectNetwork(ref: string): Promise<NetworkObject> {
+    this.record('inspectNetwork', ref);
+    return clone(this.resolve(this.networks, 'network', ref));
+  }
+
+  async createNetwork(spec: NetworkCreate): Promise<{ ID: string; Warning: string }> {
+    this.record('createNetwork', spec);
+    const all = [...this.networks.values()];
+    if (all.some((n) => n.Spec.Name === spec.Name)) throw new SwarmError('ALREADY_EXISTS', `network with name ${spec.Name} already exists`);
+    const subnet = spec.IPAMConfig[0]?.Subnet;
+    const clash = subnet === undefined ? undefined : all.find((n) => n.IPAM.Configs[0]?.Subnet === subnet);
+    if (clash) throw new SwarmError('CONFLICT', `IPAM.Config[0].Subnet: ${subnet} overlaps ${subnet} of network ${clash.Spec.Name}`);
+    if (spec.Ingress && all.some((n) => n.Spec.Ingress)) throw new SwarmError('CONFLICT', 'ingress network ingress is already present');
+    return { ID: this.addNetwork(clone(spec)).ID, Warning: '' };
+  }
+
+  async removeNetwork(ref: string): Promise<void> {
+    this.record('removeNetwork', ref);
+    const n = this.resolve(this.networks, 'network', ref);
+    const services = [...this.services.values()];
+    const user = services.find((s) => s.Spec.TaskTemplate.Networks?.some((t) => t.Target === n.ID || t.Target === n.Spec.Name));
+    if (user) throw new SwarmError('CONFLICT', `network ${n.Spec.Name} is in use by service ${user.Spec.Name}`);
+    const publisher = n.Spec.Ingress ? services.find((s) => (s.Endpoint?.Ports ?? []).some((p) => (p.PublishMode ?? 'ingress') === 'ingress' && (p.PublishedPort ?? 0) > 0)) : undefined;
+    if (publisher) throw new SwarmError('CONFLICT', `ingress network cannot be removed because service ${publisher.Spec.Name} depends on it`);
+    this.networks.delete(n.ID);
   }
 
   async listConfigs(filters: Filters): Promise<ConfigObject[]> {

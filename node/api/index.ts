@@ -17,6 +17,7 @@ export type {
   ConfigObject,
   ConfigReference,
   MountSpec,
+  NetworkObject,
   PortConfig,
   SecretObject,
   SecretReference,
@@ -26,9 +27,11 @@ export type {
   TaskState,
   UpdateConfig,
 } from '../store/index.js';
-export type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+export type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+export type { NetworkResource } from './network-routes.js';
 export type {
   ContainerCreateBody,
+  ContainerPlacement,
   ContainerInspect,
   ContainerSummary,
   ImageDeleteItem,

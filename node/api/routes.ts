@@ -1,6 +1,7 @@
 import type { ClusterSpec, NodeSpec } from '../store/index.js';
 import type { InitRequest, JoinRequest, SwarmBackend, SwarmInspect, SystemInfo } from './backend.js';
 import { boolValue, filtersParam, strictBool, versionParam } from './http.js';
+import { networkRoutes } from './network-routes.js';
 import { API_VERSION, MIN_API_VERSION, route, type Reply, type Route } from './router.js';
 import type { RuntimeBackend } from './runtime-backend.js';
 import { runtimeRoutes } from './runtime-routes.js';
@@ -196,5 +197,6 @@ export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend, servi
 
     ...runtimeRoutes(runtime),
     ...serviceRoutes(services),
+    ...networkRoutes(services),
   ];
 }

@@ -92,7 +92,18 @@ export interface ContainerCreateBody {
     ReadonlyRootfs?: boolean;
     Init?: boolean | null;
     AutoRemove?: boolean;
+    Dns?: string[] | null;
+    DnsOptions?: string[] | null;
+    DnsSearch?: string[] | null;
+    /** "name:ip" lines for /etc/hosts. */
+    ExtraHosts?: string[] | null;
   };
+}
+
+/** Not in Docker's API: what the node itself decides for the containers of its tasks. */
+export interface ContainerPlacement {
+  /** A network namespace prepared by the overlay (the container joins it instead of a fresh one). */
+  netnsPath?: string;
 }
 
 export interface ContainerSummary {
@@ -151,7 +162,7 @@ export interface RuntimeBackend {
   ): Promise<string>;
   login(auth: RegistryAuth): Promise<{ Status: string }>;
 
-  createContainer(name: string | undefined, body: ContainerCreateBody): Promise<{ Id: string; Warnings: string[] }>;
+  createContainer(name: string | undefined, body: ContainerCreateBody, placement?: ContainerPlacement): Promise<{ Id: string; Warnings: string[] }>;
   startContainer(ref: string): Promise<void>;
   /** Condition defaults to not-running. Throws NOT_FOUND at once for an unknown container. */
   waitContainer(ref: string, opts?: { condition?: WaitCondition; signal?: AbortSignal }): Promise<{ StatusCode: number; Error?: { Message: string } }>;

@@ -81,6 +81,10 @@ describe('without a services backend', () => {
         ['POST', '/secrets/create'],
         ['DELETE', '/secrets/x'],
         ['GET', '/configs/x'],
+        ['GET', '/networks'],
+        ['POST', '/networks/create'],
+        ['GET', '/networks/x'],
+        ['DELETE', '/networks/x'],
       ] as const) {
         const r = await call(bare, method, path);
         expect(r.status, path).toBe(503);
@@ -321,5 +325,80 @@ describe('secrets and configs', () => {
     services.failNext = new SwarmError('NO_QUORUM', 'the swarm has no quorum');
     const r = await call(sock, 'GET', '/configs');
     expect([r.status, message(r)]).toEqual([503, 'the swarm has no quorum']);
+  });
+});
+
+describe('networks', () => {
+  it('POST /networks/create answers 201 {Id, Warning}; GET returns Docker\'s network resource', async () => {
+    const r = await call(sock, 'POST', '/networks/create', {
+      json: { Name: 'shop_default', Driver: 'overlay', Attachable: true, Labels: { 'com.docker.stack.namespace': 'shop' }, CheckDuplicate: true, IPAM: { Driver: 'default', Config: [{ Subnet: '10.0.9.0/24' }] } },
+    });
+    expect(r.status).toBe(201);
+    expect(r.json).toEqual({ Id: 'net0001abcdefghijklmnopqr', Warning: '' });
+    expect(services.calls.at(-1)).toEqual({
+      method: 'createNetwork',
+      args: [{ Name: 'shop_default', Labels: { 'com.docker.stack.namespace': 'shop' }, Attachable: true, Internal: false, Ingress: false, IPAMConfig: [{ Subnet: '10.0.9.0/24' }] }],
+    });
+    const got = await call(sock, 'GET', '/v1.47/networks/shop_default');
+    expect(got.json).toEqual({
+      Name: 'shop_default',
+      Id: 'net0001abcdefghijklmnopqr',
+      Created: expect.any(String),
+      Scope: 'swarm',
+      Driver: 'overlay',
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.9.0/24', Gateway: '10.0.9.1' }] },
+      Internal: false,
+      Attachable: true,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: {},
+      Options: { 'com.docker.network.driver.overlay.vxlanid_list': '4097' },
+      Labels: { 'com.docker.stack.namespace': 'shop' },
+    });
+    expect(Object.keys(got.json as object)).toEqual(['Name', 'Id', 'Created', 'Scope', 'Driver', 'EnableIPv6', 'IPAM', 'Internal', 'Attachable', 'Ingress', 'ConfigFrom', 'ConfigOnly', 'Containers', 'Options', 'Labels']);
+    expect((await call(sock, 'GET', '/networks/nope')).status).toBe(404);
+  });
+
+  it('GET /networks lists with filters, checking their names and scope values', async () => {
+    await call(sock, 'POST', '/networks/create', { json: { Name: 'a', Labels: { tier: 'x' } } });
+    await call(sock, 'POST', '/networks/create', { json: { Name: 'b' } });
+    const names = async (filters?: object): Promise<string[]> =>
+      ((await call(sock, 'GET', `/networks${filters ? `?filters=${q(filters)}` : ''}`)).json as { Name: string }[]).map((n) => n.Name);
+    expect(await names()).toEqual(['ingress', 'a', 'b']);
+    expect(await names({ label: ['tier=x'] })).toEqual(['a']);
+    expect(await names({ name: ['b'], driver: ['overlay'], scope: ['swarm'] })).toEqual(['b']);
+    expect(await names({ scope: ['local'] })).toEqual([]);
+    const bad = await call(sock, 'GET', `/networks?filters=${q({ dangling: ['true'] })}`);
+    expect([bad.status, message(bad)]).toEqual([400, "invalid filter 'dangling': filter by one of driver, id, label, name, scope"]);
+    expect(message(await call(sock, 'GET', `/networks?filters=${q({ scope: ['galaxy'] })}`))).toBe("invalid filter 'scope=galaxy': scope must be one of swarm, global, local");
+  });
+
+  it('refuses what a swarm-scope overlay network cannot be, naming the field', async () => {
+    const bad = async (json: object): Promise<string> => {
+      const r = await call(sock, 'POST', '/networks/create', { json });
+      expect(r.status).toBe(400);
+      return message(r);
+    };
+    expect(await bad({ Name: 'n', Driver: 'bridge' })).toBe('invalid NetworkCreate: Driver "bridge" is not supported: only the overlay driver is supported in swarm scope');
+    expect(await bad({})).toBe('invalid NetworkCreate: Name is required');
+    expect(await bad({ Name: 'n', EnableIPv6: true })).toBe('invalid NetworkCreate: EnableIPv6 is not supported: overlay networks are IPv4 only');
+    expect(await bad({ Name: 'n', IPAM: { Driver: 'dhcp' } })).toBe('invalid NetworkCreate: IPAM.Driver "dhcp" is not supported: only the default IPAM driver is');
+    expect(await bad({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24' }, { Subnet: '10.2.0.0/24' }] } })).toBe('invalid NetworkCreate: IPAM.Config has 2 entries: only one subnet per network is supported');
+    expect(await bad({ Name: 'n', Labels: { a: 1 } })).toBe('invalid NetworkCreate: Labels["a"] must be a string, got 1');
+    expect(services.calls.filter((c) => c.method === 'createNetwork')).toEqual([]);
+  });
+
+  it('DELETE /networks/{id} answers 204, 409 while a service uses it, 404 when missing', async () => {
+    await call(sock, 'POST', '/networks/create', { json: { Name: 'back' } });
+    await create({ ...SPEC, TaskTemplate: { ...SPEC.TaskTemplate, Networks: [{ Target: 'back' }] } });
+    const inUse = await call(sock, 'DELETE', '/networks/back');
+    expect([inUse.status, message(inUse)]).toEqual([409, 'network back is in use by service web']);
+    expect((await call(sock, 'DELETE', '/services/web')).status).toBe(200);
+    expect((await call(sock, 'DELETE', '/networks/back')).status).toBe(204);
+    expect((await call(sock, 'DELETE', '/networks/back')).status).toBe(404);
+    const dup = await call(sock, 'POST', '/networks/create', { json: { Name: 'ingress' } });
+    expect([dup.status, message(dup)]).toEqual([409, 'network with name ingress already exists']);
   });
 });

@@ -40,7 +40,7 @@ function rollbackParam(query: URLSearchParams): boolean {
   throw new HttpError(400, `invalid query parameter "rollback": must be "previous", got ${JSON.stringify(v)}`);
 }
 
-function checkValues(filters: Filters, key: string, allowed: readonly string[]): void {
+export function checkValues(filters: Filters, key: string, allowed: readonly string[]): void {
   for (const v of filters[key] ?? []) {
     if (!allowed.includes(v)) throw new ValidationError('', `invalid filter '${key}=${v}': ${key} must be one of ${allowed.join(', ')}`);
   }
@@ -315,13 +315,18 @@ export function logDetails(attrs: Record<string, string>): string {
 
 // --- the routes ------------------------------------------------------------------------------
 
-export function serviceRoutes(services: ServicesBackend | undefined): Route[] {
-  const sb = (): ServicesBackend => {
+/** The backend of a manager's routes, or the answer Docker gives on a node that is not one. */
+export function managerBackend(services: ServicesBackend | undefined): () => ServicesBackend {
+  return () => {
     if (services === undefined) {
       throw new SwarmError('NOT_A_MANAGER', NOT_A_MANAGER_MESSAGE, "run 'swarm init' to start a swarm, or run this command on a manager");
     }
     return services;
   };
+}
+
+export function serviceRoutes(services: ServicesBackend | undefined): Route[] {
+  const sb = managerBackend(services);
   const ok: Reply = {};
   const noContent: Reply = { status: 204 };
   const id = (params: Record<string, string>): string => params.id ?? '';

@@ -1,4 +1,4 @@
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../store/index.js';
+import type { ConfigObject, NetworkObject, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../store/index.js';
 
 // What the HTTP API asks of a manager for services, tasks, secrets and configs, in Docker's
 // shapes. The daemon implements it over the replicated store; the API only routes and
@@ -27,6 +27,20 @@ export interface ConfigCreate {
   Data: string;
 }
 
+/**
+ * A network to create, as the API decoded it (Docker's POST /networks/create body): the shape is
+ * checked, the name is valid and the driver is overlay; the backend checks the rest.
+ */
+export interface NetworkCreate {
+  Name: string;
+  Labels: Record<string, string>;
+  Attachable: boolean;
+  Internal: boolean;
+  Ingress: boolean;
+  /** At most one; each field may be absent (allocated from the cluster's pool). */
+  IPAMConfig: { Subnet?: string; Gateway?: string }[];
+}
+
 export interface ServicesBackend {
   /** filters: id, name, label, mode (replicated|global). `status` adds ServiceStatus. */
   listServices(filters: Filters, status: boolean): Promise<(ServiceObject & { ServiceStatus?: ServiceStatus })[]>;
@@ -53,6 +67,15 @@ export interface ServicesBackend {
   inspectSecret(ref: string): Promise<SecretObject>;
   createSecret(spec: SecretCreate): Promise<{ ID: string }>;
   removeSecret(ref: string): Promise<void>;
+
+  /** filters: id, name (prefix), label, driver, scope. The API turns them into Docker's network resources. */
+  listNetworks(filters: Filters): Promise<NetworkObject[]>;
+  /** By ID, name or ID prefix. */
+  inspectNetwork(ref: string): Promise<NetworkObject>;
+  /** Allocates the subnet and VNI. CONFLICT for a name or subnet taken, or a second ingress network. */
+  createNetwork(spec: NetworkCreate): Promise<{ ID: string; Warning: string }>;
+  /** CONFLICT while a service or task uses it (the ingress network: while a service publishes a port). */
+  removeNetwork(ref: string): Promise<void>;
 
   /** filters: id, name (prefix), label; `names` as for secrets. */
   listConfigs(filters: Filters): Promise<ConfigObject[]>;

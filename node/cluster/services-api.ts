@@ -1,9 +1,19 @@
 import type { LogLine } from '../api/index.js';
-import type { ConfigCreate, Filters, SecretCreate, ServicesBackend, ServiceStatus } from '../api/index.js';
-import { SwarmError } from '../errors.js';
+import type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from '../api/index.js';
+import { isSwarmError, SwarmError } from '../errors.js';
+import {
+  AddressPlanner,
+  allocateEndpoint,
+  holdsAddresses,
+  ingressNetworkSpec,
+  isIngressPort,
+  newNetworkObject,
+  type AddressPool,
+  type AllocatorView,
+} from '../manager/allocator/index.js';
 import { decryptSecret, deriveDataKey, encryptSecret } from '../manager/secrets/index.js';
 import { newObjectId, type StoreAction } from '../store/index.js';
-import type { ConfigObject, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/index.js';
+import type { ConfigObject, NetworkObject, NetworkSpec, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/index.js';
 import type { ManagerRole } from './manager-role.js';
 
 type Named = StoredObject & { Spec: { Name: string; Labels?: Record<string, string> } };
@@ -23,6 +33,14 @@ function anyOf(values: string[] | undefined, pred: (v: string) => boolean): bool
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
+/** Writes that allocate (addresses, subnets, ports) are tried again this often when another manager's write won the race. */
+const ALLOCATION_ATTEMPTS = 3;
+
+/** A lost allocation race: the network's LastAllocated moved (OUT_OF_SEQUENCE), or the store found the subnet, VNI or port taken (CONFLICT). */
+function lostRace(err: unknown): boolean {
+  return isSwarmError(err, 'OUT_OF_SEQUENCE') || isSwarmError(err, 'CONFLICT');
+}
+
 /**
  * Services, tasks, secrets and configs as the API sees them, over the replicated store of
  * this manager. Writes go through Raft; reads are linearizable.
@@ -36,7 +54,7 @@ export class ServicesApi implements ServicesBackend {
     private readonly fetchLogs: (nodeId: string, containerId: string, opts: { tail: number | undefined; since: Date | undefined }) => Promise<LogLine[]> = async () => [],
   ) {}
 
-  private resolve<T extends Named>(table: 'services' | 'secrets' | 'configs', ref: string, what: string): T {
+  private resolve<T extends Named>(table: 'services' | 'secrets' | 'configs' | 'networks', ref: string, what: string): T {
     const store = this.manager().store;
     const all = store.list(table) as unknown as T[];
     const hit = all.find((o) => o.ID === ref) ?? all.find((o) => o.Spec.Name === ref) ?? (ref.length >= 3 ? all.filter((o) => o.ID.startsWith(ref)) : []).at(0);
@@ -103,33 +121,65 @@ export class ServicesApi implements ServicesBackend {
     };
   }
 
+  /** What the allocator reads. */
+  private allocatorView(): AllocatorView {
+    const store = this.manager().store;
+    return { networks: store.list('networks'), services: store.list('services'), tasks: store.list('tasks'), nodes: store.list('nodes') };
+  }
+
+  /**
+   * Runs an allocating write; when another manager's write took what it allocated, reads again
+   * and allocates anew (a conflict that remains is the answer).
+   */
+  private async allocating<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (attempt >= ALLOCATION_ATTEMPTS || !lostRace(err)) throw err;
+        await this.fresh();
+      }
+    }
+  }
+
   async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] }> {
     const m = this.manager();
     await this.fresh();
     this.check(spec);
     const id = newObjectId();
     const now = new Date().toISOString();
-    const full = this.withReferences({ ...spec, Name: spec.Name || `service-${id.slice(0, 8)}` });
-    await this.commit(m, [{ op: 'create', table: 'services', object: { ID: id, CreatedAt: now, UpdatedAt: now, Spec: full } }]);
-    return { ID: id, Warnings: [] };
+    return this.allocating(async () => {
+      const full = this.withReferences({ ...spec, Name: spec.Name || `service-${id.slice(0, 8)}` });
+      const planner = new AddressPlanner(this.allocatorView());
+      const allocated = allocateEndpoint({ serviceId: id, spec: full, services: this.manager().store.list('services'), planner });
+      const object = { ID: id, CreatedAt: now, UpdatedAt: now, Spec: allocated.spec, Endpoint: allocated.endpoint };
+      await this.commit(m, [{ op: 'create', table: 'services', object }, ...planner.networkUpdates()]);
+      return { ID: id, Warnings: allocated.warnings };
+    });
   }
 
   async updateService(ref: string, version: number, spec: ServiceSpec, opts: { rollback: boolean }): Promise<{ Warnings: string[] }> {
     const m = this.manager();
     await this.fresh();
-    const current = this.resolve<ServiceObject>('services', ref, 'service');
-    let next: ServiceSpec;
-    if (opts.rollback) {
-      if (!current.PreviousSpec) throw new SwarmError('CONFLICT', `service ${current.Spec.Name} has no previous spec to roll back to`);
-      next = current.PreviousSpec;
-    } else {
-      this.check(spec);
-      next = this.withReferences(spec);
-    }
-    if (next.Name !== current.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a service cannot be renamed');
-    const updated: ServiceObject = { ...current, Spec: next, PreviousSpec: current.Spec };
-    await this.commit(m, [{ op: 'update', table: 'services', object: updated, expectVersion: version }]);
-    return { Warnings: [] };
+    return this.allocating(async () => {
+      const current = this.resolve<ServiceObject>('services', ref, 'service');
+      // Docker's words, which its clients match on; checked here so that only a lost allocation race is retried.
+      if (current.Version.Index !== version) throw new SwarmError('OUT_OF_SEQUENCE', 'update out of sequence', 'the service changed since it was read: read it again and retry');
+      let next: ServiceSpec;
+      if (opts.rollback) {
+        if (!current.PreviousSpec) throw new SwarmError('CONFLICT', `service ${current.Spec.Name} has no previous spec to roll back to`);
+        next = current.PreviousSpec;
+      } else {
+        this.check(spec);
+        next = this.withReferences(spec);
+      }
+      if (next.Name !== current.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a service cannot be renamed');
+      const planner = new AddressPlanner(this.allocatorView());
+      const allocated = allocateEndpoint({ serviceId: current.ID, spec: next, current, services: this.manager().store.list('services'), planner });
+      const updated: ServiceObject = { ...current, Spec: allocated.spec, PreviousSpec: current.Spec, Endpoint: allocated.endpoint };
+      await this.commit(m, [{ op: 'update', table: 'services', object: updated, expectVersion: version }, ...planner.networkUpdates()]);
+      return { Warnings: allocated.warnings };
+    });
   }
 
   async removeService(ref: string): Promise<void> {
@@ -202,6 +252,84 @@ export class ServicesApi implements ServicesBackend {
     const t = this.manager().store.get('tasks', id) ?? this.manager().store.find('tasks', (x) => x.ID.startsWith(id))[0];
     if (!t) throw new SwarmError('NOT_FOUND', `task ${id} not found`);
     return t;
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  async listNetworks(filters: Filters): Promise<NetworkObject[]> {
+    await this.fresh();
+    return this.manager()
+      .store.list('networks')
+      .filter(
+        (n) =>
+          anyOf(filters['id'], (v) => n.ID.startsWith(v)) &&
+          anyOf(filters['name'], (v) => n.Spec.Name === v || n.Spec.Name.startsWith(v)) &&
+          labelsMatch(n.Spec.Labels, filters['label']) &&
+          anyOf(filters['driver'], (v) => v === 'overlay') &&
+          anyOf(filters['scope'], (v) => v === 'swarm'),
+      );
+  }
+
+  async inspectNetwork(ref: string): Promise<NetworkObject> {
+    await this.fresh();
+    return this.resolve<NetworkObject>('networks', ref, 'network');
+  }
+
+  /** The cluster's address pool. */
+  private pool(): AddressPool {
+    const cluster = this.manager().store.list('cluster')[0];
+    return { DefaultAddrPool: cluster?.DefaultAddrPool ?? [], SubnetSize: cluster?.SubnetSize ?? 0 };
+  }
+
+  async createNetwork(req: NetworkCreate): Promise<{ ID: string; Warning: string }> {
+    const m = this.manager();
+    await this.fresh();
+    const spec: NetworkSpec = {
+      Name: req.Name,
+      Labels: req.Labels,
+      DriverConfiguration: { Name: 'overlay' },
+      ...(req.IPAMConfig.length > 0 ? { IPAMOptions: { Driver: { Name: 'default' }, Configs: req.IPAMConfig } } : {}),
+      ...(req.Attachable ? { Attachable: true } : {}),
+      ...(req.Internal ? { Internal: true } : {}),
+      ...(req.Ingress ? { Ingress: true } : {}),
+    };
+    const id = newObjectId();
+    const now = new Date().toISOString();
+    return this.allocating(async () => {
+      const store = this.manager().store;
+      const same = store.getByName('networks', req.Name);
+      if (same) throw new SwarmError('ALREADY_EXISTS', `network with name ${req.Name} already exists`, 'choose another name, or use the existing network');
+      const object = { ...newNetworkObject(id, spec, store.list('networks'), this.pool()), CreatedAt: now, UpdatedAt: now };
+      await this.commit(m, [{ op: 'create', table: 'networks', object }]);
+      return { ID: id, Warning: '' };
+    });
+  }
+
+  /**
+   * The ingress network as `swarm init` creates it, in the same transaction as the cluster object
+   * (the pool is that of the cluster being created): the first subnet of the pool, VNI 4096.
+   */
+  ingressNetworkAction(cluster: AddressPool): StoreAction {
+    const now = new Date().toISOString();
+    return { op: 'create', table: 'networks', object: { ...newNetworkObject(newObjectId(), ingressNetworkSpec(), [], cluster), CreatedAt: now, UpdatedAt: now } };
+  }
+
+  async removeNetwork(ref: string): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const store = m.store;
+    const n = this.resolve<NetworkObject>('networks', ref, 'network');
+    const services = store.list('services');
+    const user = services.find((s) => s.Spec.TaskTemplate.Networks?.some((t) => t.Target === n.ID || t.Target === n.Spec.Name));
+    if (user) throw new SwarmError('CONFLICT', `network ${n.Spec.Name} is in use by service ${user.Spec.Name}`, 'remove the service, or update it to leave the network, first');
+    if (n.Spec.Ingress) {
+      const publisher = services.find((s) => (s.Endpoint?.Ports ?? []).some(isIngressPort));
+      if (publisher) throw new SwarmError('CONFLICT', `ingress network cannot be removed because service ${publisher.Spec.Name} depends on it`);
+    }
+    const task = store.find('tasks', (t) => holdsAddresses(t) && (t.NetworksAttachments ?? []).some((a) => a.Network.ID === n.ID))[0];
+    if (task) throw new SwarmError('CONFLICT', `network ${n.Spec.Name} is in use by task ${task.ID}`, 'wait until the tasks of the services that used it are gone');
+    // Conditional: an address handed out on it meanwhile makes this fail rather than strand its holder.
+    await this.commit(m, [{ op: 'delete', table: 'networks', id: n.ID, expectVersion: n.Version.Index }]);
   }
 
   // ---------------------------------------------------------------- secrets and configs

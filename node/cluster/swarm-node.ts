@@ -16,6 +16,7 @@ import type {
 } from '../api/index.js';
 import {
   AssignmentReceiver,
+  NetworkAgent,
   LIVENESS_TOPIC,
   NodeSession,
   PeerLiveness,
@@ -69,6 +70,8 @@ export interface SwarmNodeOptions {
   advertiseAddr?: string;
   hostname?: string;
   logger: Logger;
+  /** Task networking over the overlay; false gives tasks a loopback-only namespace (several nodes in one network namespace). */
+  overlay?: { netnsPrefix: string } | false;
 }
 
 function defaultSpec(partial: Partial<ClusterSpec> = {}): ClusterSpec {
@@ -159,7 +162,7 @@ export class SwarmNode implements SwarmBackend {
   private readonly peers = new PeerLiveness();
   private lastLeaderId = '';
   /** This node's tasks: what runs them and what feeds them their assignments. */
-  private tasks: { runner: TaskRunner; receiver: AssignmentReceiver } | undefined;
+  private tasks: { runner: TaskRunner; receiver: AssignmentReceiver; network: Promise<NetworkAgent> | undefined } | undefined;
   /** Services, tasks, secrets and configs for the API (managers only; workers get NOT_A_MANAGER). */
   readonly services = new ServicesApi(
     () => this.requireManager(),
@@ -287,8 +290,30 @@ export class SwarmNode implements SwarmBackend {
       if (this.manager && peer === host.peerId) return this.localCall(method, payload, state.nodeId);
       return host.request(peer, method, payload, { timeoutMs: 10_000 });
     };
+    const overlay = this.opts.overlay;
+    const network = overlay
+      ? NetworkAgent.start({
+          nodeId: state.nodeId,
+          vtep: splitHostPort(state.advertiseAddr, 2377).host,
+          host,
+          netnsPrefix: overlay.netnsPrefix,
+          logger: this.logger,
+          relayedNetworks: () => this.manager?.store.list('networks').map((n) => n.ID) ?? [],
+        })
+      : undefined;
+    // A failure shows on each task that needs the overlay (rejected, with the reason).
+    network?.catch((err: unknown) => this.logger.warn({ err }, 'the overlay could not start: tasks on networks will be rejected'));
     const runner = new TaskRunner({
       nodeId: state.nodeId,
+      ...(network
+        ? {
+            network: {
+              prepareTask: async (t) => (await network).prepareTask(t),
+              setReady: (taskId, ready) => void network.then((a) => a.setReady(taskId, ready)),
+              releaseTask: async (taskId) => (await network).releaseTask(taskId),
+            },
+          }
+        : {}),
       runtime,
       logger: this.logger,
       secretsDir: join(this.opts.dataDir, 'runtime', 'secrets'),
@@ -303,7 +328,7 @@ export class SwarmNode implements SwarmBackend {
       (tasks) => runner.assign(tasks),
       this.logger,
     );
-    this.tasks = { runner, receiver };
+    this.tasks = { runner, receiver, network };
     void runner.adopt().then(() => receiver.resync());
   }
 
@@ -328,6 +353,8 @@ export class SwarmNode implements SwarmBackend {
     if (!state) return;
     this.lastLeaderId = reply.leaderId;
     this.tasks?.receiver.leaderAt(reply.assignmentsVersion);
+    const attachments = reply.attachments;
+    if (attachments) void this.tasks?.network?.then((a) => a.setNodeAttachments(attachments)).catch(() => {});
     const known = JSON.stringify(state.managers);
     if (reply.managers.length > 0 && JSON.stringify(reply.managers) !== known) {
       this.state = { ...state, managers: reply.managers };
@@ -378,6 +405,7 @@ export class SwarmNode implements SwarmBackend {
   async stop(): Promise<void> {
     // Task containers keep running: the next daemon re-adopts them.
     await this.tasks?.runner.stopAll();
+    await this.tasks?.network?.then((a) => a.close()).catch(() => {});
     this.tasks = undefined;
     this.session?.stop();
     this.manager?.stop();
@@ -543,7 +571,7 @@ export class SwarmNode implements SwarmBackend {
     // certificate news, so it can be slow.
     const voting = m.raft.status().conf.voters.includes(nodeId);
     const periodMs = voting ? Math.max(4000, m.dispatcher.periodMs()) : m.dispatcher.periodMs();
-    return { periodMs, leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6, assignmentsVersion: m.assignments.version() };
+    return { periodMs, leaderId: m.leaderId(), managers: this.managerList(m), role: node.Spec.Role, certTtlMs: ttlNs / 1e6, assignmentsVersion: m.assignments.version(), ...(node.Attachments ? { attachments: node.Attachments } : {}) };
   }
 
   private renewHandler(caller: Caller): Uint8Array {
@@ -694,6 +722,7 @@ export class SwarmNode implements SwarmBackend {
       await manager.replicated.commit([
         { op: 'create', table: 'cluster', object: cluster },
         { op: 'create', table: 'nodes', object: self },
+        this.services.ingressNetworkAction(cluster),
       ]);
       saveLocalState(this.opts.dataDir, state);
       this.startSession(state);
@@ -851,6 +880,7 @@ export class SwarmNode implements SwarmBackend {
       this.tasks.runner.assign([]);
       await this.tasks.runner.stopAll();
       this.tasks.runner.release();
+      await this.tasks.network?.then((a) => a.teardown()).catch(() => {});
       this.tasks = undefined;
     }
     if (this.manager?.isLeader()) await this.handOverLeadership(this.manager);

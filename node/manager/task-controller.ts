@@ -1,15 +1,20 @@
 import type { Logger } from '../log.js';
 import { newObjectId, type ClusterStore, type ReplicatedStore } from '../store/index.js';
-import type { StoreAction, TaskObject, TaskState } from '../store/index.js';
+import type { StoreAction, TaskObject } from '../store/index.js';
+import { AddressPlanner, allocateTaskNetworking, planNodeAttachments, type AllocatorView } from './allocator/index.js';
 import { reconcileCluster, type ReconcilePlan } from './orchestrator/index.js';
 import { ASSIGNED_MESSAGE, Scheduler, toSchedulerNode } from './scheduler/index.js';
 
-const UNASSIGNED: ReadonlySet<TaskState> = new Set(['new', 'pending']);
+/** The status message of a task created before its network addresses could be (it stays NEW). */
+const ALLOCATION_PENDING = 'pending network allocation';
 
 /**
- * Leader-only: the orchestrator's and the scheduler's loop. On every committed change it asks
- * the orchestrator for a plan (tasks to create, stop, delete) and the scheduler for placements
- * of pending tasks, and commits both. A committed plan reconciles to nothing, so the loop rests.
+ * Leader-only: the allocator's, the orchestrator's and the scheduler's loop. On every committed
+ * change it gives nodes their routing-mesh address, asks the orchestrator for a plan (tasks to
+ * create, stop, delete; new tasks get their network addresses in the same commit) and the
+ * scheduler for placements of pending tasks, and commits each. A committed plan reconciles to
+ * nothing, so the loop rests. A task whose network is full is created NEW and gets its addresses
+ * (and becomes PENDING) once some are freed.
  */
 export class TaskController {
   private scheduler: Scheduler | undefined;
@@ -17,6 +22,8 @@ export class TaskController {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
+  /** Nodes that got no routing-mesh address, with why: logged once per reason. */
+  private unattached = new Map<string, string>();
   /** Pending tasks that fit nowhere at this scheduler generation: retried when it moves. */
   private unplacedAt: { generation: number; ids: Set<string> } | undefined;
 
@@ -44,7 +51,7 @@ export class TaskController {
             else s.observeTask(e.object as TaskObject);
           }
         }
-        if (e.table === 'nodes' || e.table === 'services' || e.table === 'tasks' || e.table === 'cluster') this.kick();
+        if (e.table === 'nodes' || e.table === 'services' || e.table === 'tasks' || e.table === 'cluster' || e.table === 'networks') this.kick();
       }),
       this.store.onReset(() => {
         this.rebuild();
@@ -87,7 +94,13 @@ export class TaskController {
     if (!this.scheduler) return;
     this.running = true;
     try {
+      // Apart: nodes' addresses must not hold up the tasks (a node update racing with it is common).
+      await this.attachNodes().catch((err: unknown) => {
+        this.logger.debug({ err }, 'node network attachments did not commit');
+        this.again = true;
+      });
       await this.orchestrate();
+      await this.allocateWaiting();
       await this.place();
     } catch (err) {
       // Lost leadership or a write raced with another: the next change retries.
@@ -114,7 +127,17 @@ export class TaskController {
     );
     const actions: StoreAction[] = [];
     const stamp = new Date(this.now()).toISOString();
-    for (const d of plan.create) actions.push({ op: 'create', table: 'tasks', object: { ...d, ID: newObjectId(), CreatedAt: stamp, UpdatedAt: stamp } });
+    const planner = plan.create.length > 0 ? new AddressPlanner(this.allocatorView()) : undefined;
+    for (const d of plan.create) {
+      const task: TaskObject = { ...d, ID: newObjectId(), Version: { Index: 0 }, CreatedAt: stamp, UpdatedAt: stamp };
+      try {
+        Object.assign(task, allocateTaskNetworking(planner!, task, this.store.get('services', d.ServiceID)));
+      } catch (err) {
+        task.Status = { ...task.Status, State: 'new', Message: `${ALLOCATION_PENDING}: ${err instanceof Error ? err.message : String(err)}`, Timestamp: stamp };
+      }
+      const { Version: _v, ...object } = task;
+      actions.push({ op: 'create', table: 'tasks', object });
+    }
     for (const u of plan.update) {
       const t = this.store.get('tasks', u.taskId);
       if (!t) continue;
@@ -126,7 +149,45 @@ export class TaskController {
       if (t) actions.push({ op: 'delete', table: 'tasks', id, expectVersion: t.Version.Index });
     }
     if (actions.length === 0) return;
+    if (planner) actions.push(...planner.networkUpdates());
     this.logger.debug({ create: plan.create.length, update: plan.update.length, remove: plan.remove.length }, 'orchestrator plan');
+    await this.replicated.commit(actions);
+  }
+
+  private allocatorView(): AllocatorView {
+    return { networks: this.store.list('networks'), services: this.store.list('services'), tasks: this.store.list('tasks'), nodes: this.store.list('nodes') };
+  }
+
+  /** Every node's address on the ingress network (and none on networks that are gone). */
+  private async attachNodes(): Promise<void> {
+    const plan = planNodeAttachments(this.allocatorView());
+    const failed = new Map(plan.failures.map((f) => [f.nodeId, f.message]));
+    for (const [node, err] of failed) if (this.unattached.get(node) !== err) this.logger.warn({ node, err }, 'no routing-mesh address for the node');
+    this.unattached = failed;
+    if (plan.nodes.length === 0) return;
+    const actions: StoreAction[] = plan.nodes.map((n) => ({ op: 'update', table: 'nodes', object: n.object, expectVersion: n.expectVersion }));
+    if (plan.planner) actions.push(...plan.planner.networkUpdates());
+    await this.replicated.commit(actions);
+  }
+
+  /** Tasks created while their networks had no room: addresses now, then on to the scheduler. */
+  private async allocateWaiting(): Promise<void> {
+    const waiting = this.store.find('tasks', (t) => t.Status.State === 'new' && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
+    if (waiting.length === 0) return;
+    const planner = new AddressPlanner(this.allocatorView());
+    const stamp = new Date(this.now()).toISOString();
+    const actions: StoreAction[] = [];
+    for (const t of waiting) {
+      try {
+        const networking = allocateTaskNetworking(planner, t, this.store.get('services', t.ServiceID));
+        actions.push({ op: 'update', table: 'tasks', object: { ...t, ...networking, Status: { ...t.Status, State: 'pending', Message: 'pending task scheduling', Timestamp: stamp } }, expectVersion: t.Version.Index });
+      } catch (err) {
+        const message = `${ALLOCATION_PENDING}: ${err instanceof Error ? err.message : String(err)}`;
+        if (t.Status.Message !== message) actions.push({ op: 'update', table: 'tasks', object: { ...t, Status: { ...t.Status, Message: message, Timestamp: stamp } }, expectVersion: t.Version.Index });
+      }
+    }
+    if (actions.length === 0) return;
+    actions.push(...planner.networkUpdates());
     await this.replicated.commit(actions);
   }
 
@@ -134,7 +195,8 @@ export class TaskController {
     const s = this.scheduler;
     if (!s) return;
     // Global tasks carry their node from creation; the scheduler still checks that they fit.
-    const pending = this.store.find('tasks', (t) => UNASSIGNED.has(t.Status.State) && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
+    // NEW tasks wait for their network addresses first.
+    const pending = this.store.find('tasks', (t) => t.Status.State === 'pending' && (t.DesiredState === 'running' || t.DesiredState === 'ready'));
     if (pending.length === 0) return;
     const u = this.unplacedAt;
     if (u && u.generation === s.generation && pending.every((t) => u.ids.has(t.ID))) return;

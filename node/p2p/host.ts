@@ -383,6 +383,12 @@ export class P2PHost extends EventEmitter<P2PHostEvents> {
     set.add(handler);
   }
 
+  /** Peers whose subscription to a topic we have seen (for a direct exchange with one of them). */
+  topicPeers(topic: string): string[] {
+    if (this.#stopped) return [];
+    return this.#pubsub.getSubscribers(topic).map((p) => p.toString());
+  }
+
   /** Needs trust: the message carries our certificate. Reaches only peers whose subscription we have seen. */
   async publish(topic: string, data: Uint8Array): Promise<void> {
     if (this.#stopped) throw new P2PError('CLOSED', 'the p2p host is stopped');

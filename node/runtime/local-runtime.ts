@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type {
   ContainerCreateBody,
+  ContainerPlacement,
   ContainerInspect,
   ContainerSummary,
   ImageDeleteItem,
@@ -241,12 +242,13 @@ export class LocalRuntime implements RuntimeBackend {
     return c;
   }
 
-  async createContainer(name: string | undefined, body: ContainerCreateBody): Promise<{ Id: string; Warnings: string[] }> {
+  async createContainer(name: string | undefined, body: ContainerCreateBody, placement: ContainerPlacement = {}): Promise<{ Id: string; Warnings: string[] }> {
     if (typeof body.Image !== 'string' || body.Image === '') throw new SwarmError('INVALID_ARGUMENT', 'Image: an image reference is required');
     if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new SwarmError('INVALID_ARGUMENT', `invalid container name "${name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
     if (name && this.executor.list().some((c) => c.config.labels?.[LABEL_NAME] === name && c.status() !== 'removed')) {
       throw new SwarmError('CONFLICT', `the container name "${name}" is already in use`, 'remove that container or choose another name');
     }
+    const extraHosts = (body.HostConfig?.ExtraHosts ?? []).map(extraHost);
     const image = await this.ensureImage(body.Image);
     const id = shortId();
     const rootfs = await this.prepareRootfs(id, image);
@@ -286,6 +288,9 @@ export class LocalRuntime implements RuntimeBackend {
         ...(hc.PidsLimit ? { pidsLimit: hc.PidsLimit } : {}),
       },
       init: hc.Init === true,
+      ...(placement.netnsPath ? { netnsPath: placement.netnsPath } : {}),
+      ...(hc.Dns?.length ? { dns: { nameservers: hc.Dns, ...(hc.DnsSearch?.length ? { search: hc.DnsSearch } : {}), ...(hc.DnsOptions?.length ? { options: hc.DnsOptions } : {}) } } : {}),
+      ...(extraHosts.length ? { hosts: extraHosts } : {}),
       ...(body.StopSignal ? { stopSignal: body.StopSignal } : {}),
       ...(typeof body.StopTimeout === 'number' ? { stopGracePeriodMs: body.StopTimeout * 1000 } : {}),
       ...(hcheck?.Test
@@ -409,4 +414,11 @@ function extractTar(input: Readable, dir: string): Promise<void> {
     input.on('error', reject);
     input.pipe(p.stdin);
   });
+}
+
+/** Docker's ExtraHosts entry "name:ip" (the ip may hold colons: IPv6). */
+function extraHost(entry: string): { name: string; ip: string } {
+  const i = entry.indexOf(':');
+  if (i <= 0 || i === entry.length - 1) throw new SwarmError('INVALID_ARGUMENT', `HostConfig.ExtraHosts: "${entry}" is not NAME:IP`);
+  return { name: entry.slice(0, i), ip: entry.slice(i + 1) };
 }

@@ -125,6 +125,44 @@ describe('ClusterStore.apply', () => {
     expect(log.store.getByName('services', 'api')).toBeUndefined();
   });
 
+  it('refuses a network whose subnet overlaps another\'s or whose VNI is taken (two managers allocating at once)', () => {
+    const net = (ID: string, name: string, subnet: string, vni: string): ObjectInput => ({
+      ID,
+      Spec: { Name: name, Labels: {} },
+      DriverState: { Name: 'overlay', Options: { 'com.docker.network.driver.overlay.vxlanid_list': vni } },
+      IPAM: { Driver: { Name: 'default' }, Configs: [{ Subnet: subnet, Gateway: subnet.replace(/0\/\d+$/, '1') }] },
+    });
+    const log = new Log();
+    expect(log.tx([create('networks', net('n1', 'a', '10.0.1.0/24', '4097'))]).ok).toBe(true);
+    expect(failure(log.tx([create('networks', net('n2', 'b', '10.0.1.0/24', '4098'))]))).toEqual({ code: 'CONFLICT', message: 'subnet 10.0.1.0/24 overlaps 10.0.1.0/24 of network a' });
+    expect(failure(log.tx([create('networks', net('n2', 'b', '10.0.0.0/16', '4098'))])).message).toBe('subnet 10.0.0.0/16 overlaps 10.0.1.0/24 of network a');
+    expect(failure(log.tx([create('networks', net('n2', 'b', '10.0.2.0/24', '4097'))]))).toEqual({ code: 'CONFLICT', message: 'VNI 4097 is already used by network a' });
+    // Within one transaction too; and a network's own update is no conflict with itself.
+    expect(failure(log.tx([create('networks', net('n2', 'b', '10.0.2.0/24', '4098')), create('networks', net('n3', 'c', '10.0.2.128/25', '4099'))])).code).toBe('CONFLICT');
+    expect(log.tx([update('networks', { ...net('n1', 'a', '10.0.1.0/24', '4097'), LastAllocated: '10.0.1.2' })]).ok).toBe(true);
+    expect(failure(log.tx([create('networks', net('n2', 'b', '10.0.2.0/33', '4098'))]))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // Freed by delete.
+    expect(log.tx([del('networks', 'n1'), create('networks', net('n2', 'b', '10.0.1.0/24', '4097'))]).ok).toBe(true);
+  });
+
+  it('refuses a service whose allocated ingress port another service publishes', () => {
+    const svc = (ID: string, name: string, ports: unknown[]): ObjectInput => service(ID, name, { Endpoint: { Spec: {}, Ports: ports } });
+    const log = new Log();
+    expect(log.tx([create('services', svc('s1', 'web', [{ TargetPort: 80, PublishedPort: 8080, Protocol: 'tcp', PublishMode: 'ingress' }]))]).ok).toBe(true);
+    expect(failure(log.tx([create('services', svc('s2', 'api', [{ TargetPort: 81, PublishedPort: 8080, Protocol: 'tcp', PublishMode: 'ingress' }]))]))).toEqual({
+      code: 'CONFLICT',
+      message: 'port 8080/tcp is already in use by service web as an ingress port',
+    });
+    // Another protocol, host mode or no published port: no conflict.
+    const ok = [
+      { TargetPort: 81, PublishedPort: 8080, Protocol: 'udp', PublishMode: 'ingress' },
+      { TargetPort: 82, PublishedPort: 8080, Protocol: 'tcp', PublishMode: 'host' },
+      { TargetPort: 83, Protocol: 'tcp', PublishMode: 'ingress' },
+    ];
+    expect(log.tx([create('services', svc('s2', 'api', ok))]).ok).toBe(true);
+    expect(log.tx([update('services', svc('s1', 'web', [{ TargetPort: 80, PublishedPort: 8080, Protocol: 'tcp', PublishMode: 'ingress' }]))]).ok).toBe(true);
+  });
+
   it('holds exactly one cluster object', () => {
     const log = new Log();
     expect(log.tx([create('cluster', { ID: 'c1', Spec: { Name: 'default' } })]).ok).toBe(true);

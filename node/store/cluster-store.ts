@@ -1,4 +1,5 @@
 import { pack, unpack } from 'msgpackr';
+import { overlaps, parseCidr, type Cidr } from '../../overlay-net/index.js';
 import type { Entry } from '../../raft/index.js';
 import type { RaftStateMachine } from '../../raft/driver/index.js';
 import { SwarmError, type SwarmErrorCode } from '../errors.js';
@@ -292,7 +293,7 @@ class Tx {
       if (existing !== undefined) return new TxFailure('ALREADY_EXISTS', `the cluster object already exists (${existing}); there is exactly one`);
     }
     const obj = this.build(input, this.at);
-    const conflict = this.nameConflict(table, obj);
+    const conflict = this.nameConflict(table, obj) ?? this.allocationConflict(table, obj);
     if (conflict) return conflict;
     this.stage(table, id, obj);
     this.record({ table, op: 'create', object: obj, index: this.index });
@@ -305,7 +306,7 @@ class Tx {
     if (!prev) return notFound(table, id);
     if (expectVersion !== undefined && prev.Version.Index !== expectVersion) return outOfSequence();
     const obj = this.build(input, prev.CreatedAt);
-    const conflict = this.nameConflict(table, obj);
+    const conflict = this.nameConflict(table, obj) ?? this.allocationConflict(table, obj);
     if (conflict) return conflict;
     this.stage(table, id, obj);
     this.record({ table, op: 'update', object: obj, previous: prev, index: this.index });
@@ -334,6 +335,50 @@ class Tx {
     const owner = this.nameOwner(table, key);
     if (owner === undefined || owner === obj.ID) return undefined;
     return new TxFailure('ALREADY_EXISTS', `name conflicts with an existing object: ${SINGULAR[table]} ${JSON.stringify(specName(obj))} is ${owner}`);
+  }
+
+  /**
+   * What two managers may hand out at once must not end up twice in the store: a network's
+   * subnet and VNI, a service's published ingress ports. The writer that loses gets CONFLICT
+   * and allocates again.
+   */
+  private allocationConflict(table: TableName, obj: StoredObject): TxFailure | undefined {
+    if (table === 'networks') return this.networkConflict(obj);
+    if (table === 'services') return this.ingressPortConflict(obj);
+    return undefined;
+  }
+
+  private networkConflict(obj: StoredObject): TxFailure | undefined {
+    const mine = networkClaims(obj);
+    if (typeof mine === 'string') return new TxFailure('INVALID_ARGUMENT', `network ${specName(obj) ?? obj.ID}: ${mine}`);
+    if (mine.subnets.length === 0 && mine.vni === undefined) return undefined;
+    for (const id of this.ids('networks')) {
+      if (id === obj.ID) continue;
+      const other = this.get('networks', id);
+      const theirs = other && networkClaims(other);
+      if (!other || theirs === undefined || typeof theirs === 'string') continue;
+      const name = specName(other) ?? other.ID;
+      if (mine.vni !== undefined && mine.vni === theirs.vni) return new TxFailure('CONFLICT', `VNI ${mine.vni} is already used by network ${name}`);
+      for (const a of mine.subnets) {
+        const b = theirs.subnets.find((x) => overlaps(a.cidr, x.cidr));
+        if (b) return new TxFailure('CONFLICT', `subnet ${a.text} overlaps ${b.text} of network ${name}`);
+      }
+    }
+    return undefined;
+  }
+
+  private ingressPortConflict(obj: StoredObject): TxFailure | undefined {
+    const mine = ingressPorts(obj);
+    if (mine.length === 0) return undefined;
+    for (const id of this.ids('services')) {
+      if (id === obj.ID) continue;
+      const other = this.get('services', id);
+      if (!other) continue;
+      const theirs = ingressPorts(other);
+      const taken = mine.find((p) => theirs.includes(p));
+      if (taken !== undefined) return new TxFailure('CONFLICT', `port ${taken} is already in use by service ${specName(other) ?? other.ID} as an ingress port`);
+    }
+    return undefined;
   }
 
   /** Who holds a name once this transaction's writes so far are counted. */
@@ -373,6 +418,43 @@ class Tx {
 function specName(obj: StoredObject): string | undefined {
   const spec = (obj as { Spec?: unknown }).Spec;
   return isRecord(spec) && typeof spec.Name === 'string' && spec.Name !== '' ? spec.Name : undefined;
+}
+
+const VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+
+/** A network's subnets and VNI as stored, or what is wrong with them. */
+function networkClaims(obj: StoredObject): { subnets: { text: string; cidr: Cidr }[]; vni: string | undefined } | string {
+  const o = obj as { IPAM?: unknown; DriverState?: unknown };
+  const subnets: { text: string; cidr: Cidr }[] = [];
+  const configs = isRecord(o.IPAM) ? o.IPAM.Configs : undefined;
+  if (Array.isArray(configs)) {
+    for (const c of configs as unknown[]) {
+      const text = isRecord(c) ? c.Subnet : undefined;
+      if (typeof text !== 'string') continue;
+      try {
+        subnets.push({ text, cidr: parseCidr(text, 'IPAM.Configs.Subnet') });
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+    }
+  }
+  const options = isRecord(o.DriverState) ? o.DriverState.Options : undefined;
+  const vni = isRecord(options) && typeof options[VNI_OPTION] === 'string' && options[VNI_OPTION] !== '' ? options[VNI_OPTION] : undefined;
+  return { subnets, vni };
+}
+
+/** "8080/tcp" for each port a service's allocated endpoint publishes on the routing mesh. */
+function ingressPorts(obj: StoredObject): string[] {
+  const endpoint = (obj as { Endpoint?: unknown }).Endpoint;
+  const ports = isRecord(endpoint) ? endpoint.Ports : undefined;
+  if (!Array.isArray(ports)) return [];
+  const out: string[] = [];
+  for (const p of ports as unknown[]) {
+    if (!isRecord(p) || typeof p.PublishedPort !== 'number' || p.PublishedPort <= 0) continue;
+    if ((p.PublishMode ?? 'ingress') !== 'ingress') continue;
+    out.push(`${p.PublishedPort}/${typeof p.Protocol === 'string' ? p.Protocol : 'tcp'}`);
+  }
+  return out;
 }
 
 function nameKey(table: TableName, obj: StoredObject): string | undefined {

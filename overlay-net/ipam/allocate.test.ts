@@ -201,6 +201,27 @@ describe('allocateAddress', () => {
     expect(isSwarmError((() => { try { allocateAddress(net, [], ''); } catch (e) { return e; } return undefined; })(), 'INVALID_ARGUMENT')).toBe(true);
   });
 
+  it('serial: hands out the next free address after `after`, wrapping, so released ones come back last', () => {
+    const addrs: AddressAllocation[] = [];
+    let last: string | undefined;
+    for (let i = 0; i < 4; i++) {
+      const a = allocateAddress(net, addrs, `task:t${i}`, last === undefined ? {} : { after: last });
+      addrs.push(a);
+      last = a.ip;
+    }
+    expect(addrs.map((a) => a.ip)).toEqual(['10.0.1.2', '10.0.1.3', '10.0.1.4', '10.0.1.5']);
+    // t1 (.3) released: the next goes above the last handed out, not into the hole.
+    const kept = addrs.filter((a) => a.owner !== 'task:t1');
+    const next = allocateAddress(net, kept, 'task:t4', { after: '10.0.1.5' });
+    expect(next.ip).toBe('10.0.1.6');
+    // At the top it wraps around to the lowest free one: the hole.
+    expect(allocateAddress(net, [...kept, next], 'task:t5', { after: '10.0.1.6' }).ip).toBe('10.0.1.3');
+    // A last address outside the subnet (or absent) starts from the bottom.
+    expect(allocateAddress(net, kept, 'node:n1', { after: '192.168.0.9' }).ip).toBe('10.0.1.3');
+    expectIpamError(() => allocateAddress(net, [...kept, next, { networkId: 'n1', owner: 'vip:x', ip: '10.0.1.3' }], 'task:t6', { after: '10.0.1.2' }), 'address-exhausted', 'ip');
+    expectIpamError(() => allocateAddress(net, [], 'task:t6', { after: 'nope' }), 'invalid-ip', 'after');
+  });
+
   it('is deterministic whatever the order of existing', () => {
     const big: NetworkAllocation = { networkId: 'b', subnet: '10.0.0.0/16', gateway: '10.0.0.1', vni: 4097 };
     const addrs: AddressAllocation[] = [];

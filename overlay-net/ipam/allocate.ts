@@ -26,9 +26,17 @@ export interface NetworkRequest {
 
 export interface AddressAllocation {
   networkId: string;
-  /** `task:<taskId>` or `vip:<serviceId>`. */
+  /** `task:<taskId>`, `vip:<serviceId>` or `node:<nodeId>` (a node's routing-mesh address). */
   owner: string;
   ip: string;
+}
+
+export interface AddressOptions {
+  /**
+   * Serial allocation: hand out the lowest free address above this one, wrapping around to the
+   * bottom of the subnet, so a released address is reused only after all the others.
+   */
+  after?: string;
 }
 
 export const DEFAULT_POOL_CONFIG: Readonly<PoolConfig> = Object.freeze({ pools: ['10.0.0.0/8'], subnetSize: 24 });
@@ -37,7 +45,7 @@ export const VNI_MAX = 2 ** 24 - 1;
 /** A subnet needs a network address, a gateway, a broadcast address and at least one host. */
 export const MAX_SUBNET_PREFIX = 30;
 
-const OWNER = /^(task|vip):.+$/;
+const OWNER = /^(task|vip|node):.+$/;
 
 export function allocateNetwork(
   existing: readonly NetworkAllocation[],
@@ -79,9 +87,10 @@ export function allocateAddress(
   net: NetworkAllocation,
   existing: readonly AddressAllocation[],
   owner: string,
+  options: AddressOptions = {},
 ): AddressAllocation {
   if (typeof owner !== 'string' || !OWNER.test(owner)) {
-    throw new IpamError('owner', 'invalid-owner', `"${String(owner)}" must be "task:<id>" or "vip:<serviceId>"`);
+    throw new IpamError('owner', 'invalid-owner', `"${String(owner)}" must be "task:<id>", "vip:<serviceId>" or "node:<nodeId>"`);
   }
   const mine = existing.filter((a) => a.networkId === net.networkId);
   const previous = mine.find((a) => a.owner === owner);
@@ -93,12 +102,13 @@ export function allocateAddress(
   used.push(parseIp(net.gateway, 'net.gateway'));
   used.sort((a, b) => a - b);
 
-  let candidate = subnet.base + 1;
-  for (const u of used) {
-    if (u < candidate) continue;
-    if (u > candidate) break;
-    candidate = u + 1;
+  let candidate = broadcast;
+  if (options.after !== undefined) {
+    const after = parseIp(options.after, 'after');
+    // An address outside the subnet (the network was re-created) starts from the bottom.
+    if (contains(subnet, after)) candidate = lowestFree(used, after + 1);
   }
+  if (candidate >= broadcast) candidate = lowestFree(used, subnet.base + 1);
   if (candidate >= broadcast) {
     const usable = Math.max(0, blockSize(subnet.prefix) - 3);
     throw new IpamError(
@@ -109,6 +119,17 @@ export function allocateAddress(
     );
   }
   return { networkId: net.networkId, owner, ip: formatIp(candidate) };
+}
+
+/** The lowest address from `from` up that `used` (sorted) does not hold. */
+function lowestFree(used: readonly number[], from: number): number {
+  let candidate = from;
+  for (const u of used) {
+    if (u < candidate) continue;
+    if (u > candidate) break;
+    candidate = u + 1;
+  }
+  return candidate;
 }
 
 /** Lowest VNI in range (default VNI_MIN..VNI_MAX) not used by any existing network. */

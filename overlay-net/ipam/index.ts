@@ -24,4 +24,5 @@ export {
   type NetworkAllocation,
   type NetworkRequest,
   type AddressAllocation,
+  type AddressOptions,
 } from './allocate.js';

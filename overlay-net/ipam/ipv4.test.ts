@@ -2,15 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isSwarmError } from '../../node/errors.js';
 import { isIpamError } from './errors.js';
 import { contains, formatCidr, formatIp, macFromIp, overlaps, parseCidr, parseIp } from './ipv4.js';
+import { thrown } from '../../test/support/rejection.js';
 
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('IPv4 parsing and formatting', () => {
   it('round-trips addresses including the extremes', () => {
@@ -23,7 +16,7 @@ describe('IPv4 parsing and formatting', () => {
 
   it('rejects malformed addresses naming the field', () => {
     for (const bad of ['10.0.1', '10.0.1.256', '10.0.01.1', '10.0.-1.1', 'a.b.c.d', '', '10.0.1.1.1', ' 10.0.1.1']) {
-      const err = caught(() => parseIp(bad, 'gateway'));
+      const err = thrown(() => parseIp(bad, 'gateway'));
       expect(isIpamError(err, 'invalid-ip')).toBe(true);
       expect(isSwarmError(err, 'INVALID_ARGUMENT')).toBe(true);
       expect((err as Error).message).toMatch(/^gateway: /);
@@ -31,8 +24,8 @@ describe('IPv4 parsing and formatting', () => {
   });
 
   it('rejects IPv6 clearly', () => {
-    expect(isIpamError(caught(() => parseIp('fe80::1')), 'ipv6-unsupported')).toBe(true);
-    const err = caught(() => parseCidr('fd00::/64', 'subnet'));
+    expect(isIpamError(thrown(() => parseIp('fe80::1')), 'ipv6-unsupported')).toBe(true);
+    const err = thrown(() => parseCidr('fd00::/64', 'subnet'));
     expect(isIpamError(err, 'ipv6-unsupported')).toBe(true);
     expect((err as Error).message).toBe('subnet: "fd00::/64" is IPv6; only IPv4 is supported');
   });
@@ -46,9 +39,9 @@ describe('IPv4 parsing and formatting', () => {
 
   it('rejects invalid CIDRs with the reason', () => {
     for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/08', '10.0.0/8', '10.0.0.0/8/8', '10.0.0.0/x']) {
-      expect(isIpamError(caught(() => parseCidr(bad, 'subnet')), 'invalid-cidr')).toBe(true);
+      expect(isIpamError(thrown(() => parseCidr(bad, 'subnet')), 'invalid-cidr')).toBe(true);
     }
-    const err = caught(() => parseCidr('10.0.1.5/24', 'subnet'));
+    const err = thrown(() => parseCidr('10.0.1.5/24', 'subnet'));
     expect((err as Error).message).toBe('subnet: "10.0.1.5/24" has host bits set');
     expect((err as { hint?: string }).hint).toBe('did you mean 10.0.1.0/24?');
   });

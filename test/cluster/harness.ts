@@ -38,6 +38,32 @@ export function runCli(socket: string, args: string[]): Promise<CliResult> {
   });
 }
 
+/** One API request over a daemon's unix socket; the body parsed as JSON when it is JSON. */
+export function apiRequest<T = unknown>(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return new Promise((res, rej) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
+      (resp) => {
+        let text = '';
+        resp.on('data', (c: Buffer) => (text += c.toString()));
+        resp.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            // not JSON (e.g. /_ping)
+          }
+          res({ status: resp.statusCode ?? 0, body: parsed as T });
+        });
+      },
+    );
+    req.on('error', rej);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -95,7 +121,7 @@ export class DaemonProcess {
     const nodeArgs = (process.env['SWARM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const proc = spawn(
       process.execPath,
-      [...nodeArgs, CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel, ...this.extraArgs],
+      [...nodeArgs, CLI, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, '--advertise-addr', this.addr, '--api-socket', this.socket, '--hostname', this.name, '--log-level', this.logLevel, '--no-overlay', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
@@ -174,29 +200,7 @@ export class ClusterHarness {
 
   /** A JSON API call over the node's unix socket. */
   api<T = unknown>(name: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const d = this.node(name);
-    return new Promise((res, rej) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        { socketPath: d.socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
-        (resp) => {
-          let text = '';
-          resp.on('data', (c: Buffer) => (text += c.toString()));
-          resp.on('end', () => {
-            let parsed: unknown = text;
-            try {
-              parsed = text === '' ? undefined : JSON.parse(text);
-            } catch {
-              // not JSON (e.g. /_ping)
-            }
-            res({ status: resp.statusCode ?? 0, body: parsed as T });
-          });
-        },
-      );
-      req.on('error', rej);
-      if (data) req.write(data);
-      req.end();
-    });
+    return apiRequest<T>(this.node(name).socket, method, path, body);
   }
 
   async cleanup(): Promise<void> {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runCli, waitFor, type CliResult } from '../cluster/harness.js';
+import { apiRequest, runCli, waitFor, type CliResult } from '../cluster/harness.js';
 import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 export type { CliResult };
@@ -127,6 +127,16 @@ export class NetnsHarness {
     return h;
   }
 
+  /** Task namespaces of this run's daemons start with this, so cleanup finds them. */
+  get taskNetnsPrefix(): string {
+    return `${this.prefix}t`;
+  }
+
+  /** Host i's own task namespace prefix (a daemon's teardown removes every namespace with its prefix). */
+  hostNetnsPrefix(i: number): string {
+    return `${this.taskNetnsPrefix}${i}-`;
+  }
+
   private vethName(i: number): string {
     return `${this.prefix}v${i}`;
   }
@@ -208,6 +218,8 @@ export class NetnsHarness {
       this.host(i).name,
       '--log-level',
       opts.logLevel ?? 'warn',
+      '--netns-prefix',
+      this.hostNetnsPrefix(i),
       ...(opts.extraArgs ?? []),
     ];
     // nsenter execs the command (no fork without --pid), so the child's pid is the daemon's.
@@ -243,6 +255,11 @@ export class NetnsHarness {
   /** Runs the real CLI (in the root namespace) against host i's API socket. */
   cli(i: number, ...args: string[]): Promise<CliResult> {
     return runCli(this.socket(i), args);
+  }
+
+  /** One API request to host i's daemon. */
+  api<T = unknown>(i: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    return apiRequest<T>(this.socket(i), method, path, body);
   }
 
   /** Runs the CLI and fails with its output when it exits non-zero. */
@@ -318,7 +335,9 @@ export class NetnsHarness {
       const veth = this.vethName(i);
       if (links.includes(` ${veth}@`) || links.includes(` ${veth}:`)) run('ip', ['link', 'del', veth]);
     }
-    const namespaces = run('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]);
+    const namespaces = run('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
+    // Task namespaces: their veths live in the host namespaces deleted below.
+    for (const ns of namespaces) if (ns.startsWith(this.taskNetnsPrefix)) run('ip', ['netns', 'del', ns]);
     for (const h of this.hosts) {
       if (!namespaces.includes(h.netns)) continue;
       // Anything else the tests made in the namespace (overlay bridges, vxlan devices, task veths).

@@ -275,6 +275,15 @@ describe('spec updates', () => {
     expect(plan(replicated('s', 3, { TaskTemplate: mkSpec({ ContainerSpec: { Image: 'web:1' } }) }, 2), tasksV1(), nodes)).toEqual(empty);
   });
 
+  it('a changed published port replaces the tasks: they carry the endpoint they were created with', () => {
+    const ports = (n: number) => ({ Spec: {}, Ports: [{ Protocol: 'tcp' as const, TargetPort: 80, PublishedPort: n, PublishMode: 'ingress' as const }] });
+    const tasks = tasksV1().map((t) => ({ ...t, Endpoint: ports(8080) }));
+    const same = { ...replicated('s', 3, { TaskTemplate: v1 }, 2), Endpoint: ports(8080) };
+    expect(plan(same, tasks, nodes)).toEqual(empty);
+    const moved = { ...replicated('s', 3, { TaskTemplate: v1, UpdateConfig: { Parallelism: 1 } }, 2), Endpoint: ports(9090) };
+    expect(plan(moved, tasks, nodes).update).toEqual([{ taskId: 't1', desiredState: 'shutdown', message: 'replaced: service spec updated' }]);
+  });
+
   it('replaces tasks of an older spec slot by slot, Parallelism at a time (stop-first)', () => {
     const s = replicated('s', 3, { TaskTemplate: v2, UpdateConfig: { Parallelism: 1 } }, 2);
     let tasks = tasksV1();

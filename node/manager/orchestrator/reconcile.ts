@@ -83,10 +83,14 @@ class ServiceReconciler {
     this.budget = Math.max(0, parallelism - inFlight);
   }
 
-  /** Runs a spec other than the service's (a placement-only change is fine if the node still fits). */
+  /**
+   * Runs a spec other than the service's (a placement-only change is fine if the node still fits),
+   * or publishes other ports than the service now does (a task carries its endpoint as created).
+   */
   isDirty(t: TaskObject): boolean {
-    if (t.Spec === this.template || t.SpecVersion.Index === this.service.Version.Index) return false;
-    if (deepEqual(t.Spec, this.template)) return false;
+    if (t.SpecVersion.Index === this.service.Version.Index) return false;
+    if (t.Endpoint && this.service.Endpoint && !deepEqual(t.Endpoint.Ports ?? [], this.service.Endpoint.Ports ?? [])) return true;
+    if (t.Spec === this.template || deepEqual(t.Spec, this.template)) return false;
     if (t.NodeID && this.templateConstraints && deepEqual({ ...t.Spec, Placement: undefined }, { ...this.template, Placement: undefined })) {
       const n = this.nodes.get(t.NodeID);
       if (n && matchConstraints(this.templateConstraints, n)) return false;

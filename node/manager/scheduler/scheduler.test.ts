@@ -95,7 +95,7 @@ describe('filters and their messages', () => {
     const service = mkService('s', { EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] } });
     const { result } = placeN([mkNode('a'), mkNode('b')], 3, mkSpec(), { service });
     expect(Object.values(countByNode(result.assigned))).toEqual([1, 1]);
-    expect(result.unplaced).toEqual([{ taskId: 't-s-3', message: 'no suitable node (host-mode port already in use on 2 nodes)' }]);
+    expect(result.unplaced).toEqual([{ taskId: 't-s-3', message: 'no suitable node (host-mode port 8080/tcp already in use on 2 nodes)' }]);
   });
 
   it('host ports: another service on the same port and protocol conflicts; udp, ingress and unpublished ports do not', () => {
@@ -106,7 +106,21 @@ describe('filters and their messages', () => {
     const sched = new Scheduler({ nodes: [mkNode('a')], services: [web, other, udp, ingress], tasks: [running('w1', 'web', 'a')] });
     const r = sched.place([...pending('other', 1), ...pending('udp', 1), ...pending('ingress', 1)]);
     expect(r.assigned.map((a) => a.taskId)).toEqual(['t-udp-1', 't-ingress-1']);
-    expect(r.unplaced).toEqual([{ taskId: 't-other-1', message: 'no suitable node (host-mode port already in use on 1 node)' }]);
+    expect(r.unplaced).toEqual([{ taskId: 't-other-1', message: 'no suitable node (host-mode port 8080/tcp already in use on 1 node)' }]);
+  });
+
+  it('host ports: a task holds the ports of its own endpoint (as created), not those the service has since', () => {
+    const before = mkService('web', { EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] } });
+    const old = { ...running('w1', 'web', 'a'), Endpoint: { Spec: {}, Ports: [{ TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' as const, Protocol: 'tcp' as const }] } };
+    const after = mkService('web', { EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 9090, PublishMode: 'host' }] } }, 2);
+    const other = mkService('other', { EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] } });
+    const sched = new Scheduler({ nodes: [mkNode('a')], services: [before, other], tasks: [old] });
+    sched.upsertService(after);
+    sched.observeTask({ ...old, Status: { ...old.Status, Message: 'still running' } });
+    expect(sched.usage('a')?.hostPorts).toEqual(['8080/tcp']);
+    const r = sched.place(pending('other', 1));
+    expect(r.unplaced).toEqual([{ taskId: 't-other-1', message: 'no suitable node (host-mode port 8080/tcp already in use on 1 node)' }]);
+    expect(explainFailures([0, 0, 0, 0, 2, 0], ['8080/tcp', '53/udp'])).toBe('no suitable node (host-mode port 8080/tcp, 53/udp already in use on 2 nodes)');
   });
 
   it('max replicas per node', () => {

@@ -33,29 +33,35 @@ const MAX_REPLICAS = 5;
 const PASS = -1;
 
 const nodes = (n: number): string => (n === 1 ? '1 node' : `${n} nodes`);
-const EXPLAIN: readonly ((n: number) => string)[] = [
+const EXPLAIN: readonly ((n: number, ports: readonly string[]) => string)[] = [
   (n) => `${nodes(n)} not available for new tasks`,
   (n) => `${nodes(n)} had insufficient cpu`,
   (n) => `${nodes(n)} had insufficient memory`,
   (n) => `scheduling constraints not satisfied on ${nodes(n)}`,
-  (n) => `host-mode port already in use on ${nodes(n)}`,
+  (n, ports) => `host-mode port ${ports.length > 0 ? `${ports.join(', ')} ` : ''}already in use on ${nodes(n)}`,
   () => 'max replicas per node limit exceed',
 ];
 
-/** "no suitable node (A; B)": reasons with the most nodes first, as Docker's pipeline explains. */
-export function explainFailures(failures: ArrayLike<number>): string {
+/**
+ * "no suitable node (A; B)": reasons with the most nodes first, as Docker's pipeline explains.
+ * `ports`: the host-mode ports the task publishes ("8080/tcp"), named when they are the reason.
+ */
+export function explainFailures(failures: ArrayLike<number>, ports: readonly string[] = []): string {
   const reasons: number[] = [];
   for (let r = 0; r < failures.length; r++) if ((failures[r] ?? 0) > 0) reasons.push(r);
   reasons.sort((a, b) => (failures[b] ?? 0) - (failures[a] ?? 0) || a - b);
-  const parts = reasons.map((r) => EXPLAIN[r]!(failures[r] ?? 0));
+  const parts = reasons.map((r) => EXPLAIN[r]!(failures[r] ?? 0, ports));
   return parts.length > 0 ? `no suitable node (${parts.join('; ')})` : 'no suitable node';
 }
 
-/** "tcp/8080" for each host-mode port a service publishes on a fixed port. */
-export function hostPortsOf(service: ServiceObject | undefined): string[] {
+/**
+ * "8080/tcp" for each host-mode port published on a fixed number: the task's own (its endpoint
+ * as of its creation, so an update does not move what a running task holds), else the service's.
+ */
+export function hostPortsOf(service: ServiceObject | undefined, task?: TaskObject): string[] {
   const out: string[] = [];
-  for (const p of service?.Spec.EndpointSpec?.Ports ?? []) {
-    if (p.PublishMode === 'host' && p.PublishedPort) out.push(`${p.Protocol ?? 'tcp'}/${p.PublishedPort}`);
+  for (const p of task?.Endpoint?.Ports ?? service?.Spec.EndpointSpec?.Ports ?? []) {
+    if (p.PublishMode === 'host' && p.PublishedPort) out.push(`${p.PublishedPort}/${p.Protocol ?? 'tcp'}`);
   }
   return out;
 }
@@ -341,7 +347,7 @@ export class Scheduler {
     } else {
       const failures = new Int32Array(EXPLAIN.length);
       failures[r] = 1;
-      out.unplaced.push({ taskId: t.ID, message: explainFailures(failures) });
+      out.unplaced.push({ taskId: t.ID, message: explainFailures(failures, demand.ports) });
     }
   }
 
@@ -398,7 +404,7 @@ export class Scheduler {
       const r = this.check(infos[i]!, d, mask[i] === 1);
       if (r !== PASS) failures[r]!++;
     }
-    return explainFailures(failures);
+    return explainFailures(failures, d.ports);
   }
 
   /** The group's demand, or undefined after marking all its tasks unplaced (a bad constraint). */
@@ -433,7 +439,7 @@ export class Scheduler {
       serviceId: t.ServiceID,
       cpu: r?.NanoCPUs ?? 0,
       mem: r?.MemoryBytes ?? 0,
-      ports: hostPortsOf(this.services.get(t.ServiceID)),
+      ports: hostPortsOf(this.services.get(t.ServiceID), t),
       maxReplicas: placement?.MaxReplicas ?? 0,
       constraints,
       constraintKey,
@@ -480,7 +486,7 @@ export class Scheduler {
       serviceId: t.ServiceID,
       cpu: r?.NanoCPUs ?? 0,
       mem: r?.MemoryBytes ?? 0,
-      ports: hostPortsOf(this.services.get(t.ServiceID)),
+      ports: hostPortsOf(this.services.get(t.ServiceID), t),
       active: taskStateIndex(t.DesiredState) <= RUNNING,
     };
   }

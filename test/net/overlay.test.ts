@@ -1,0 +1,198 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
+import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
+import { waitFor } from '../cluster/harness.js';
+import { NetnsHarness, type CliResult } from './netns-harness.js';
+
+// The overlay on 3 namespace hosts (1 manager, 2 workers): cross-host traffic between tasks,
+// isolation between networks, the embedded DNS, VIP balancing, the routing mesh, peer entries
+// withdrawn when a task stops, and a host that missed gossip while down catching up.
+
+let h: NetnsHarness;
+const IMAGE = 'busybox:test';
+/** A web server whose page is its task's hostname (the task id's first 12 characters). */
+const WEB = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'];
+
+async function tasks(service: string): Promise<TaskObject[]> {
+  const r = await h.api<TaskObject[]>(0, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [service], 'desired-state': ['running'] }))}`);
+  if (r.status !== 200) throw new Error(`GET /tasks: ${r.status}`);
+  return r.body;
+}
+
+async function running(service: string, n: number): Promise<TaskObject[]> {
+  return waitFor(
+    async () => {
+      const ts = (await tasks(service)).filter((t) => t.Status.State === 'running');
+      return ts.length === n ? ts : undefined;
+    },
+    `${n} running tasks of ${service}`,
+    60_000,
+    200,
+  );
+}
+
+function ipOn(t: TaskObject, network: string): string {
+  const a = t.NetworksAttachments?.find((x) => x.Network.Spec.Name === network);
+  if (!a?.Addresses[0]) throw new Error(`task ${t.ID} has no address on ${network}`);
+  return a.Addresses[0].split('/')[0]!;
+}
+
+/**
+ * A shell pipeline that GETs / from host:port and prints the page's last line (busybox nc: the
+ * busybox wget of Debian 12 crashes in a static build).
+ */
+function httpGet(host: string, port: number): string {
+  return `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -n 1`;
+}
+
+/** The page, when the GET got a 200; undefined otherwise. */
+function page(r: CliResult): string | undefined {
+  const body = r.stdout.trim();
+  return r.code === 0 && body !== '' && !body.startsWith('HTTP/') ? body : undefined;
+}
+
+/** Runs a shell command inside a task's container (its network and mount namespaces). */
+function inTask(t: TaskObject, script: string, timeoutMs = 10_000): CliResult {
+  const pid = t.Status.ContainerStatus?.PID;
+  if (!pid) throw new Error(`task ${t.ID} has no pid`);
+  const r = spawnSync('nsenter', ['-t', String(pid), '-n', '-m', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+async function nodeNames(): Promise<Map<string, string>> {
+  const r = await h.api<NodeObject[]>(0, 'GET', '/nodes');
+  return new Map(r.body.map((n) => [n.ID, n.Description.Hostname]));
+}
+
+/** The neighbour entries the overlay programmed on a host (IPs on its vxlan devices). */
+async function neighbours(i: number): Promise<Set<string>> {
+  const r = await h.exec(i, ['ip', '-j', 'neigh', 'show']);
+  const rows = JSON.parse(r.stdout || '[]') as { dst: string; dev: string }[];
+  return new Set(rows.filter((x) => x.dev.startsWith('swvx')).map((x) => x.dst));
+}
+
+beforeAll(async () => {
+  h = NetnsHarness.create('overlay', { hosts: 3 });
+  await h.formCluster({ managers: 1 });
+  await writeBusyboxImageArchive(join(h.dir, 'busybox.tar'), { name: IMAGE, format: 'docker' });
+  await h.ok(0, 'image', 'load', '-i', join(h.dir, 'busybox.tar'));
+  await h.ok(0, 'network', 'create', '-d', 'overlay', 'appnet');
+  await h.ok(0, 'network', 'create', '-d', 'overlay', 'othernet');
+  // web: 2 tasks, never on host2, so host2 serves the published port with no task of its own.
+  await h.ok(0, 'service', 'create', '-d', '--name', 'web', '--replicas', '2', '--network', 'appnet', '--publish', '8080:8080', '--constraint', 'node.hostname!=host2', '--placement-pref', 'spread=node.hostname', IMAGE, ...WEB);
+  await h.ok(0, 'service', 'create', '-d', '--name', 'rr', '--replicas', '2', '--endpoint-mode', 'dnsrr', '--network', 'appnet', IMAGE, 'sleep', '3600');
+  await h.ok(0, 'service', 'create', '-d', '--name', 'other', '--replicas', '1', '--stop-grace-period', '1s', '--network', 'othernet', '--constraint', 'node.hostname==host1', IMAGE, ...WEB);
+  await h.ok(0, 'service', 'create', '-d', '--name', 'client', '--replicas', '1', '--network', 'appnet', '--network', 'othernet', '--constraint', 'node.hostname==host2', IMAGE, 'sleep', '3600');
+}, 120_000);
+
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+describe('overlay networks across namespace hosts', () => {
+  it('carries ping and TCP between tasks on different hosts', async () => {
+    const web = await running('web', 2);
+    const names = await nodeNames();
+    expect(new Set(web.map((t) => names.get(t.NodeID!)))).toEqual(new Set(['host0', 'host1']));
+    const [a, b] = web as [TaskObject, TaskObject];
+    const ipB = ipOn(b, 'appnet');
+    await waitFor(() => (inTask(a, `ping -c1 -W1 ${ipB}`).code === 0 ? true : undefined), `ping ${ipB} from the other host`, 15_000, 200);
+    expect(page(inTask(a, httpGet(ipB, 8080)))).toBe(b.ID.slice(0, 12));
+  });
+
+  it('isolates networks, and a task on two networks reaches both', async () => {
+    const [other] = await running('other', 1);
+    const [client] = await running('client', 1);
+    const web = await running('web', 2);
+    const webIp = ipOn(web[0]!, 'appnet');
+    const otherIp = ipOn(other!, 'othernet');
+    expect(await waitFor(() => page(inTask(client!, httpGet(otherIp, 8080))), 'client reaching other', 15_000, 200)).toBe(other!.ID.slice(0, 12));
+    expect(await waitFor(() => page(inTask(client!, httpGet(webIp, 8080))), 'client reaching web', 15_000, 200)).toBe(web[0]!.ID.slice(0, 12));
+    expect(inTask(other!, `ping -c1 -W1 ${webIp}`).code).not.toBe(0);
+    expect(page(inTask(other!, httpGet(webIp, 8080)))).toBeUndefined();
+  });
+
+  it('answers DNS for a VIP, for dnsrr and for tasks.', async () => {
+    const [client] = await running('client', 1);
+    const web = await running('web', 2);
+    const rr = await running('rr', 2);
+    const svc = (await h.api<ServiceObject>(0, 'GET', '/services/web')).body;
+    const appnet = web[0]!.NetworksAttachments!.find((a) => a.Network.Spec.Name === 'appnet')!.Network.ID;
+    const vip = svc.Endpoint!.VirtualIPs!.find((v) => v.NetworkID === appnet)!.Addr.split('/')[0]!;
+    const lookup = (name: string): string[] => {
+      const r = inTask(client!, `nslookup ${name}`);
+      // busybox nslookup: the answer section lists "Address: IP" (or "Address N: IP") after "Name:".
+      const answer = r.stdout.split(/^Name:/m).slice(1).join('\n');
+      return [...answer.matchAll(/Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
+    };
+    await waitFor(() => (lookup('web').join() === vip ? true : undefined), `web to resolve to its VIP ${vip}`, 10_000, 200);
+    const rrIps = rr.map((t) => ipOn(t, 'appnet')).sort();
+    await waitFor(() => (lookup('rr').join() === rrIps.join() ? true : undefined), `rr to resolve to ${rrIps.join(', ')}`, 10_000, 200);
+    const webIps = web.map((t) => ipOn(t, 'appnet')).sort();
+    expect(lookup('tasks.web')).toEqual(webIps);
+  });
+
+  it('spreads connections to a VIP over tasks on two hosts', async () => {
+    const [client] = await running('client', 1);
+    const web = await running('web', 2);
+    const seen = new Set<string>();
+    await waitFor(
+      () => {
+        for (let i = 0; i < 10; i++) {
+          const p = page(inTask(client!, httpGet('web', 8080)));
+          if (p) seen.add(p);
+        }
+        return seen.size >= 2 ? true : undefined;
+      },
+      'answers from both web tasks through the VIP',
+      15_000,
+      200,
+    );
+    expect(seen).toEqual(new Set(web.map((t) => t.ID.slice(0, 12))));
+  });
+
+  it('serves a published port through a node that runs no task of the service', async () => {
+    const web = await running('web', 2);
+    const names = await nodeNames();
+    expect(web.map((t) => names.get(t.NodeID!))).not.toContain('host2');
+    const seen = new Set<string>();
+    await waitFor(
+      async () => {
+        // From host0's namespace to host2's address: the mesh on host2 forwards over the overlay.
+        const p = page(await h.exec(0, ['busybox', 'sh', '-c', httpGet(h.host(2).ip, 8080).replace('| nc', '| busybox nc')]));
+        if (p) seen.add(p);
+        return seen.size >= 2 ? true : undefined;
+      },
+      'both web tasks answering through host2',
+      20_000,
+      100,
+    );
+    expect(seen).toEqual(new Set(web.map((t) => t.ID.slice(0, 12))));
+  });
+
+  it("withdraws a stopped task's peer entries from every host", async () => {
+    const [other] = await running('other', 1);
+    const ip = ipOn(other!, 'othernet');
+    // host2 (client) has othernet too: it holds other's entry while other runs.
+    await waitFor(async () => ((await neighbours(2)).has(ip) ? true : undefined), `host2 to learn ${ip}`, 10_000, 100);
+    await h.ok(0, 'service', 'rm', 'other');
+    for (let i = 0; i < 3; i++) {
+      await waitFor(async () => (!(await neighbours(i)).has(ip) ? true : undefined), `${ip} gone from host${i}`, 15_000, 100);
+    }
+  });
+
+  it('a host that was down catches up on what it missed and re-programs its peers', async () => {
+    await h.stopDaemon(2, 'SIGKILL');
+    // While host2 is down a new task joins appnet on host0.
+    await h.ok(0, 'service', 'create', '-d', '--name', 'late', '--replicas', '1', '--network', 'appnet', '--constraint', 'node.hostname==host0', IMAGE, 'sleep', '3600');
+    const [late] = await running('late', 1);
+    const lateIp = ipOn(late!, 'appnet');
+    expect((await neighbours(2)).has(lateIp)).toBe(false);
+    await h.startDaemon(2);
+    await waitFor(async () => ((await neighbours(2)).has(lateIp) ? true : undefined), `restarted host2 to program ${lateIp}`, 30_000, 200);
+    const [client] = await running('client', 1);
+    await waitFor(() => (inTask(client!, `ping -c1 -W1 ${lateIp}`).code === 0 ? true : undefined), `client on host2 reaching ${lateIp}`, 15_000, 200);
+  });
+});
