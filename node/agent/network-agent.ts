@@ -200,6 +200,19 @@ export class NetworkAgent {
       .catch((err: unknown) => this.deps.logger.warn({ err }, 'could not join the ingress network'));
   }
 
+  /**
+   * Nodes the leader declared down: their endpoints leave every balancer and peer table here
+   * (their tasks run elsewhere now). A node that comes back re-asserts what it still runs.
+   */
+  nodesDown(nodeIds: string[]): void {
+    const now = Date.now();
+    for (const id of nodeIds) {
+      if (id === this.deps.nodeId) continue;
+      for (const tomb of this.table.dropNode(id, now)) this.dirty.add(tomb.networkId);
+    }
+    if (this.dirty.size > 0) this.scheduleProgram();
+  }
+
   // ---------------------------------------------------------------- table and gossip
 
   private announce(entry: LocalTask): void {
@@ -297,8 +310,8 @@ export class NetworkAgent {
     for (let i = 0; i < Math.min(3, peers.length); i++) void this.pull(peers[Math.floor(this.random() * peers.length)]!, networkId);
   }
 
-  /** Managers relay every network's gossip (see NetworkAgentDeps.relayedNetworks). */
-  private refreshRelays(): void {
+  /** Managers relay every network's gossip (see NetworkAgentDeps.relayedNetworks); call when networks change. */
+  refreshRelays(): void {
     const ids = this.deps.relayedNetworks?.() ?? [];
     for (const id of ids) {
       if (this.relayed.has(id)) continue;

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemberId, Message } from '../../raft/index.js';
 import { RaftNode } from '../../raft/driver/index.js';
-import { LIVENESS_TOPIC, encodeDigest } from '../agent/index.js';
+import { LIVENESS_TOPIC, encodeDigest, type LivenessDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
 import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
@@ -48,6 +48,8 @@ export class ManagerRole {
   private readonly tasks: TaskController;
   /** Receives the assignment messages this manager publishes (set by the node, which runs tasks too). */
   onLocalAssignments: ((bytes: Uint8Array) => void) | undefined;
+  /** This node's own liveness digests (gossip does not deliver to its sender). */
+  onLocalLiveness: ((digest: LivenessDigest) => void) | undefined;
   private readonly reconciler: MembershipReconciler;
   private readonly opts: ManagerRoleOptions;
   private leading = false;
@@ -76,6 +78,7 @@ export class ManagerRole {
       trafficPeriodMs: (id) => (this.voters().has(id) ? 2 * RAFT_HEARTBEAT_TICK * RAFT_TICK_MS : undefined),
       publish: (digest) => {
         opts.host.publish(LIVENESS_TOPIC, encodeDigest(digest)).catch((err: unknown) => opts.logger.debug({ err }, 'liveness gossip not sent'));
+        this.onLocalLiveness?.(digest);
       },
     });
     this.reconciler = new MembershipReconciler(store, raft, opts.logger);

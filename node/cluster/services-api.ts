@@ -4,6 +4,7 @@ import { isSwarmError, SwarmError } from '../errors.js';
 import {
   AddressPlanner,
   allocateEndpoint,
+  downNodeIds,
   holdsAddresses,
   ingressNetworkSpec,
   isIngressPort,
@@ -326,7 +327,8 @@ export class ServicesApi implements ServicesBackend {
       const publisher = services.find((s) => (s.Endpoint?.Ports ?? []).some(isIngressPort));
       if (publisher) throw new SwarmError('CONFLICT', `ingress network cannot be removed because service ${publisher.Spec.Name} depends on it`);
     }
-    const task = store.find('tasks', (t) => holdsAddresses(t) && (t.NetworksAttachments ?? []).some((a) => a.Network.ID === n.ID))[0];
+    const down = downNodeIds(store.list('nodes'));
+    const task = store.find('tasks', (t) => holdsAddresses(t, down) && (t.NetworksAttachments ?? []).some((a) => a.Network.ID === n.ID))[0];
     if (task) throw new SwarmError('CONFLICT', `network ${n.Spec.Name} is in use by task ${task.ID}`, 'wait until the tasks of the services that used it are gone');
     // Conditional: an address handed out on it meanwhile makes this fail rather than strand its holder.
     await this.commit(m, [{ op: 'delete', table: 'networks', id: n.ID, expectVersion: n.Version.Index }]);

@@ -266,11 +266,23 @@ export class SwarmNode implements SwarmBackend {
       knownManagers: () => this.state?.managers ?? [],
     });
     this.manager = manager;
+    manager.onLocalLiveness = (digest) => this.onLiveness(digest);
+    // A new network is relayed at once, before the first endpoints on it are gossiped.
+    manager.store.watch((e) => {
+      if (e.table === 'networks') void this.tasks?.network?.then((a) => a.refreshRelays()).catch(() => {});
+    });
     manager.onLocalAssignments = (bytes) => {
       const m = decodeAssignments(bytes);
       if (m) this.tasks?.receiver.onMessage(m);
     };
     return manager;
+  }
+
+  /** Newer liveness news: kept for image sharing, and a down node's endpoints leave the overlay. */
+  private onLiveness(digest: LivenessDigest): void {
+    if (!this.peers.update(digest)) return;
+    const down = digest.nodes.filter((n) => n.state === 'down').map((n) => n.nodeId);
+    if (down.length > 0) void this.tasks?.network?.then((a) => a.nodesDown(down)).catch(() => {});
   }
 
   /** The leader's PeerId as the last heartbeat reply named it. */
@@ -456,7 +468,7 @@ export class SwarmNode implements SwarmBackend {
     });
     host.subscribe(LIVENESS_TOPIC, (data) => {
       const digest = decodeDigest(data);
-      if (digest) this.peers.update(digest);
+      if (digest) this.onLiveness(digest);
       else this.logger.warn('dropped a malformed liveness digest');
     });
     host.on('peer:disconnected', (peerId) => {

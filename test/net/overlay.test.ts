@@ -88,7 +88,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  const prefix = h?.prefix;
   await h?.cleanup();
+  // Nothing left behind: no host or task namespace, no link of this run in the root namespace.
+  if (prefix) {
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toContain(prefix);
+    expect(spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout).not.toContain(prefix);
+  }
 });
 
 describe('overlay networks across namespace hosts', () => {
@@ -170,6 +176,26 @@ describe('overlay networks across namespace hosts', () => {
       100,
     );
     expect(seen).toEqual(new Set(web.map((t) => t.ID.slice(0, 12))));
+  });
+
+  it('balances only over healthy tasks when the service has a health check', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'hc', '--replicas', '2', '--network', 'appnet', '--constraint', 'node.hostname!=host2', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '300ms', '--health-retries', '1', IMAGE, ...WEB);
+    const hc = await running('hc', 2);
+    const [client] = await running('client', 1);
+    await waitFor(() => (inTask(client!, 'nslookup hc').code === 0 ? true : undefined), 'hc in DNS', 10_000, 200);
+    // Neither is healthy yet: the VIP has no backend and refuses.
+    expect(page(inTask(client!, httpGet('hc', 8080)))).toBeUndefined();
+    expect(inTask(hc[0]!, 'touch /tmp/ok').code).toBe(0);
+    await waitFor(() => page(inTask(client!, httpGet('hc', 8080))), 'the healthy task behind the VIP', 15_000, 200);
+    for (let i = 0; i < 6; i++) expect(page(inTask(client!, httpGet('hc', 8080)))).toBe(hc[0]!.ID.slice(0, 12));
+  });
+
+  it("publishes a host-mode port on its task's node only", async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'hostport', '--replicas', '1', '--network', 'appnet', '--publish', 'published=9090,target=8080,mode=host', '--constraint', 'node.hostname==host1', IMAGE, ...WEB);
+    const [t] = await running('hostport', 1);
+    const get = async (via: number) => page(await h.exec(0, ['busybox', 'sh', '-c', httpGet(h.host(via).ip, 9090).replace('| nc', '| busybox nc')]));
+    expect(await waitFor(() => get(1), 'the host-mode port on host1', 15_000, 200)).toBe(t!.ID.slice(0, 12));
+    expect(await get(2)).toBeUndefined();
   });
 
   it("withdraws a stopped task's peer entries from every host", async () => {

@@ -24,12 +24,19 @@ const ASSIGNED = taskStateIndex('assigned');
 
 /**
  * Whether a task's addresses are still taken: until it is told to stop (desired beyond running)
- * and either has ended or never reached a node (no agent will ever use them).
+ * and either has ended, never reached a node, or sits on a node that is down (no agent will use
+ * them; serial allocation keeps them from coming back soon if that node returns).
  */
-export function holdsAddresses(t: TaskObject): boolean {
+export function holdsAddresses(t: TaskObject, downNodes: ReadonlySet<string> = new Set()): boolean {
   if (taskStateIndex(t.DesiredState) <= RUNNING) return true;
+  if (t.NodeID !== undefined && downNodes.has(t.NodeID)) return false;
   const state = taskStateIndex(t.Status.State);
   return state >= ASSIGNED && state <= RUNNING;
+}
+
+/** Nodes whose tasks no agent reports on. */
+export function downNodeIds(nodes: readonly NodeObject[]): Set<string> {
+  return new Set(nodes.filter((n) => n.Status.State === 'down').map((n) => n.ID));
 }
 
 /** "10.0.1.5" of "10.0.1.5/24". */
@@ -68,8 +75,9 @@ export class AddressPlanner {
       for (const a of addresses) book.used.push({ networkId: book.ipam.networkId, owner, ip: ipOf(a) });
     };
     for (const s of view.services) for (const v of s.Endpoint?.VirtualIPs ?? []) add(v.NetworkID, `vip:${s.ID}`, [v.Addr]);
+    const down = downNodeIds(view.nodes);
     for (const t of view.tasks) {
-      if (!t.NetworksAttachments || !holdsAddresses(t)) continue;
+      if (!t.NetworksAttachments || !holdsAddresses(t, down)) continue;
       for (const a of t.NetworksAttachments) add(a.Network.ID, `task:${t.ID}`, a.Addresses);
     }
     for (const n of view.nodes) for (const a of n.Attachments ?? []) add(a.Network.ID, `node:${n.ID}`, a.Addresses);

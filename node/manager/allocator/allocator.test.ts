@@ -121,6 +121,10 @@ describe('AddressPlanner', () => {
     expect(holdsAddresses(mkTask('a', 's', { state: 'running', desired: 'shutdown' }))).toBe(true);
     expect(holdsAddresses(mkTask('a', 's', { state: 'failed', desired: 'shutdown' }))).toBe(false);
     expect(holdsAddresses(mkTask('a', 's', { state: 'pending', desired: 'shutdown' }))).toBe(false);
+    // On a node that is down nothing will use them once the task is told to stop.
+    const stranded = { ...mkTask('a', 's', { state: 'running', desired: 'shutdown' }), NodeID: 'gone' };
+    expect(holdsAddresses(stranded, new Set(['gone']))).toBe(false);
+    expect(holdsAddresses({ ...stranded, DesiredState: 'running' }, new Set(['gone']))).toBe(true);
     const done = attachedTask('t1', net, '10.0.9.2/29', { state: 'complete', desired: 'shutdown' });
     const p = new AddressPlanner(view({ networks: [{ ...net, LastAllocated: '10.0.9.6' }], tasks: [done] }));
     expect(p.allocate('n1', 'task:new')).toBe('10.0.9.2/29');

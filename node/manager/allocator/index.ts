@@ -5,7 +5,7 @@
 //
 // Used by the services API (network create, service create/update: allocateEndpoint) and by the
 // leader's task loop (new tasks: allocateTaskNetworking; nodes: planNodeAttachments).
-export { AddressPlanner, holdsAddresses, ipOf, type AllocatorView } from './addresses.js';
+export { AddressPlanner, downNodeIds, holdsAddresses, ipOf, type AllocatorView } from './addresses.js';
 export {
   allocateEndpoint,
   allocatePorts,
