@@ -296,6 +296,10 @@ describe.skipIf(!isRoot)('overlay data path between two namespace hosts', () => 
     await host1.removeNetwork(NET_D.id);
     expect(json<{ ifname: string }>('ip', ['-n', H1, '-j', 'link', 'show']).map((l) => l.ifname)).not.toContain(`swbr${vni + 4}`);
     await host1.ensureNetwork(NET_A);
+    // NET_B is not ensured again yet: its bridge, found by alias, stays isolated (without NAT).
+    const isolation = spawnSync('nsenter', [`--net=/var/run/netns/${H1}`, 'nft', 'list', 'table', 'ip', 'swarm'], { encoding: 'utf8' }).stdout;
+    expect(isolation).toContain(`iifname "swbr${NET_B.vni}" oifname "swbr*" oifname != "swbr${NET_B.vni}" drop`);
+    expect(isolation).not.toContain(`ip saddr ${NET_B.subnet} oifname != "swbr*" masquerade`);
     await host1.ensureNetwork(NET_B);
     await host1.attachTask('t4', [
       { net: NET_A, ip: '10.0.1.14' },

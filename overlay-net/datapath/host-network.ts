@@ -5,7 +5,7 @@
 // re-reads what it needs, so a restarted daemon converges on what is already there.
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { macFromIp, overlaps, type Cidr } from '../ipam/index.js';
+import { blockSize, formatCidr, macFromIp, overlaps, parseIp, type Cidr } from '../ipam/index.js';
 import type { Logger } from '../../node/log.js';
 import type { HostNetworkSpec } from '../types.js';
 import { invalidArgument } from './errors.js';
@@ -45,6 +45,7 @@ import {
   renderNetworkLines,
   renderTaskBalancing,
   type Attachment,
+  type BuiltNetwork,
   type FdbRow,
   type HostPort,
   type NeighRow,
@@ -203,8 +204,27 @@ export class HostNetwork {
     );
   }
 
+  /**
+   * Networks built before a daemon restart and not ensured again yet stay isolated: their bridges
+   * are found by alias and address, and rendered without NAT until their spec is known again.
+   */
   private async applyIsolation(): Promise<void> {
-    await this.sh.nft(this.host, renderIsolation([...this.nets.values()]));
+    const known = new Set([...this.nets.values()].map((n) => n.spec.vni));
+    const links = await this.sh.ipJson<LinkRow>(this.host, ['link', 'show']);
+    const stray = links.filter((r) => /^swbr\d+$/.test(r.ifname ?? '') && !known.has(Number(r.ifname!.slice(4))) && r.ifalias?.startsWith(NETWORK_ALIAS_PREFIX));
+    const recovered: BuiltNetwork[] = [];
+    if (stray.length > 0) {
+      const addrs = await this.sh.ipJson<LinkRow>(this.host, ['-4', 'addr', 'show']);
+      for (const r of stray) {
+        const gw = addrs.find((a) => a.ifname === r.ifname)?.addr_info?.find((a) => a.local !== undefined && a.prefixlen !== undefined);
+        if (!gw?.local || gw.prefixlen === undefined) continue;
+        const size = blockSize(gw.prefixlen);
+        const cidr = { base: parseIp(gw.local) - (parseIp(gw.local) % size), prefix: gw.prefixlen };
+        const id = r.ifalias!.slice(NETWORK_ALIAS_PREFIX.length);
+        recovered.push({ spec: { id, name: id, vni: Number(r.ifname!.slice(4)), subnet: formatCidr(cidr), gateway: gw.local, internal: false, ingress: false }, cidr, recovered: true });
+      }
+    }
+    await this.sh.nft(this.host, renderIsolation([...this.nets.values(), ...recovered]));
   }
 
   /** Deletes a network's devices explicitly, vxlan first (its VNI is free again at once). */

@@ -36,6 +36,8 @@ function chain(name: string, hook: string, type: 'filter' | 'nat', priority: str
 export interface BuiltNetwork {
   spec: HostNetworkSpec;
   cidr: Cidr;
+  /** Found in the kernel after a restart, spec not known yet: isolated, but no NAT. */
+  recovered?: boolean;
 }
 
 /** Base chains only, merged into whatever is there: open() must not drop rules a running host has. */
@@ -57,7 +59,7 @@ export function renderIsolation(networks: readonly BuiltNetwork[]): string {
   const sorted = [...networks].sort((a, b) => a.spec.vni - b.spec.vni);
   const forward: string[] = [];
   const postrouting: string[] = [];
-  for (const { spec, cidr } of sorted) {
+  for (const { spec, cidr, recovered } of sorted) {
     const br = bridgeName(spec.vni);
     const subnet = formatCidr(cidr);
     // nft cannot compare iifname with oifname: one rule per bridge.
@@ -68,7 +70,7 @@ export function renderIsolation(networks: readonly BuiltNetwork[]): string {
     }
     // Replies to the tasks' own connections come in the reply direction; new ones must be DNATed.
     forward.push(`iifname != "${BRIDGE_WILDCARD}" ip daddr ${subnet} ct direction original ct status & dnat == 0 drop`);
-    if (!spec.internal) postrouting.push(`ip saddr ${subnet} oifname != "${BRIDGE_WILDCARD}" masquerade`);
+    if (!spec.internal && !recovered) postrouting.push(`ip saddr ${subnet} oifname != "${BRIDGE_WILDCARD}" masquerade`);
   }
   return replaceTable(ISOLATION_TABLE, [
     ...chain('forward', 'forward', 'filter', 'filter', forward),

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
@@ -176,6 +177,22 @@ describe('overlay networks across namespace hosts', () => {
       100,
     );
     expect(seen).toEqual(new Set(web.map((t) => t.ID.slice(0, 12))));
+  });
+
+  it("puts a stack on STACK_default, where its services find each other by their short names", async () => {
+    const dir = join(h.dir, 'stack');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'compose.yml'),
+      ['services:', '  back:', `    image: ${IMAGE}`, `    command: ${JSON.stringify(WEB)}`, '  front:', `    image: ${IMAGE}`, '    command: ["sleep", "3600"]', ''].join('\n'),
+    );
+    await h.ok(0, 'stack', 'deploy', '-c', join(dir, 'compose.yml'), 'shop');
+    const nets = JSON.parse(await h.ok(0, 'network', 'inspect', 'shop_default')) as { Labels: Record<string, string> }[];
+    expect(nets[0]!.Labels['com.docker.stack.namespace']).toBe('shop');
+    const [back] = await running('shop_back', 1);
+    const [front] = await running('shop_front', 1);
+    expect(back!.NetworksAttachments!.map((a) => a.Network.Spec.Name)).toEqual(['shop_default']);
+    expect(await waitFor(() => page(inTask(front!, httpGet('back', 8080))), 'front reaching back by its short name', 15_000, 200)).toBe(back!.ID.slice(0, 12));
   });
 
   it('balances only over healthy tasks when the service has a health check', async () => {
