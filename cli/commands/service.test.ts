@@ -334,6 +334,15 @@ describe('swarm service scale, update, rm', () => {
     );
   });
 
+  it('service rollback is update --rollback', async () => {
+    await ok('service', 'create', '-d', '--name', 'web', 'nginx:alpine');
+    await ok('service', 'update', '-d', '--image', 'nginx:1.27', 'web');
+    expect(await ok('service', 'rollback', '-d', 'web')).toBe('web\n');
+    expect(updates().at(-1)?.[3]).toEqual({ rollback: true });
+    expect((await d.services.inspectService('web')).Spec.TaskTemplate.ContainerSpec.Image).toBe('nginx:alpine');
+    expect((await d.swarm('service', 'rollback', 'nope')).code).not.toBe(0);
+  });
+
   it('an update that the swarm rolled back is an error', async () => {
     await ok('service', 'create', '-d', '--name', 'web', 'nginx:alpine');
     // The swarm answers the update, then its updater gives up and rolls back.

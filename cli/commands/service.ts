@@ -751,6 +751,22 @@ export function registerServiceCommands(program: Command, ctx: CliContext): void
   });
 
   service
+    .command('rollback')
+    .description("Go back to a service's previous spec (as `service update --rollback`)")
+    .argument('<service>', 'service name or ID')
+    .option('-d, --detach', 'exit at once instead of waiting for the rollback to converge')
+    .option('-q, --quiet', 'show no progress')
+    .action(async (ref: string, o: { detach?: boolean; quiet?: boolean }) => {
+      const client = ctx.client();
+      const s = await client.get<ServiceObject>(servicePath(ref));
+      const known = await beforeWrite(ctx, s);
+      const res = await client.post<{ Warnings: string[] | null }>(`${servicePath(s.ID)}/update`, s.Spec, { version: s.Version.Index, rollback: 'previous' });
+      printWarnings(ctx, res?.Warnings);
+      ctx.out(`${ref}\n`);
+      await finishWrite(ctx, s.ID, known, o, true);
+    });
+
+  service
     .command('rm')
     .alias('remove')
     .description('Remove one or more services')

@@ -41,6 +41,11 @@ const ORDER = new Map<TaskState, number>(TASK_STATES.map((s, i) => [s, i]));
 const TERMINAL: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
 /** Status reports within this window go to the leader in one batch. */
 const REPORT_BATCH_MS = 25;
+/**
+ * Between leaving the balancers and the stop signal: every host's VIP and routing-mesh rules
+ * drop the task (gossip and programming take tens of ms; the margin covers a loaded host) before it stops accepting connections.
+ */
+const DRAIN_MS = 1000;
 
 function isMountPoint(dir: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -61,6 +66,8 @@ interface Running {
   busy: Promise<void> | undefined;
   /** Taken over from before a daemon restart: its network endpoints are re-announced once its task is known. */
   adopted?: boolean;
+  /** In the balancers (running, and healthy when it has a health check). */
+  ready?: boolean;
 }
 
 /**
@@ -202,10 +209,15 @@ export class TaskRunner {
       r.containerId = id;
       await this.deps.runtime.startContainer(id);
       const c = this.deps.runtime.executor.get(id);
-      this.setState(r, 'running', 'started', { ContainerStatus: { ContainerID: id, PID: c?.pid() ?? 0, ExitCode: 0 } });
+      const status = { ContainerStatus: { ContainerID: id, PID: c?.pid() ?? 0, ExitCode: 0 } };
       this.watch(t.ID);
-      // Traffic only once it is healthy, when it has a health check.
-      if (c && c.health() === 'none') this.deps.network?.setReady(t.ID, true);
+      // With a health check the task counts as running, and takes traffic, only once healthy.
+      if (c && c.health() !== 'none') {
+        if (r.state === 'starting') this.setState(r, 'starting', 'waiting for the health check', { ...status, Health: 'starting' });
+      } else {
+        this.setState(r, 'running', 'started', status);
+        this.setReady(r, true);
+      }
     } catch (err) {
       this.setState(r, 'rejected', 'preparing or starting failed', { Err: err instanceof Error ? err.message : String(err) });
       await this.cleanup(t.ID);
@@ -218,21 +230,37 @@ export class TaskRunner {
     const c = r?.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
     if (!c || !r) return;
     c.on('health', (h) => {
-      if (r.state === 'running') this.deps.network?.setReady(taskId, h === 'healthy');
-      if (r.state === 'running') this.setState(r, 'running', `health: ${h}`, { Health: h, ContainerStatus: { ContainerID: c.id, PID: c.pid() ?? 0, ExitCode: 0 } });
+      if (r.state !== 'starting' && r.state !== 'running') return;
+      const status = { Health: h, ContainerStatus: { ContainerID: c.id, PID: c.pid() ?? 0, ExitCode: 0 } };
+      if (h === 'healthy') {
+        this.setState(r, 'running', r.state === 'starting' ? 'started (healthy)' : `health: ${h}`, status);
+        this.setReady(r, true);
+      } else if (h === 'unhealthy') {
+        // As Docker: an unhealthy task fails, and its restart policy and the updater take it from there.
+        this.setReady(r, false);
+        this.setState(r, 'failed', 'task: unhealthy container', { ...status, Err: 'task: unhealthy container' });
+        void c.shutdown().catch(() => {});
+      }
     });
     void c.wait().then((exit) => {
-      this.deps.network?.setReady(taskId, false);
+      this.setReady(r, false);
       if (TERMINAL.has(r.state)) return;
       if (exit.exitCode === 0) this.setState(r, 'complete', 'finished', { ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: 0 } });
       else this.setState(r, 'failed', 'task: non-zero exit', { Err: `task: non-zero exit (${exit.exitCode})${exit.oomKilled ? ' (out of memory)' : ''}`, ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: exit.exitCode } });
     });
   }
 
+  private setReady(r: Running, ready: boolean): void {
+    r.ready = ready;
+    this.deps.network?.setReady(r.task.ID, ready);
+  }
+
   private async stop(r: Running, state: 'shutdown', message: string): Promise<void> {
     const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
     // Out of every balancer before the signal, so no new connection reaches a stopping task.
-    this.deps.network?.setReady(r.task.ID, false);
+    const wasReady = r.ready === true;
+    this.setReady(r, false);
+    if (wasReady && c && c.status() === 'running' && r.task.NetworksAttachments?.length) await new Promise((res) => setTimeout(res, DRAIN_MS));
     if (c && c.status() === 'running') {
       const grace = r.task.Spec?.ContainerSpec?.StopGracePeriod;
       await c.shutdown(grace !== undefined ? grace / 1e6 : undefined);
@@ -273,7 +301,7 @@ export class TaskRunner {
     if (!network || !r.task.NetworksAttachments?.length) return;
     await network.prepareTask(r.task);
     const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
-    if (c && c.status() === 'running') network.setReady(r.task.ID, c.health() === 'none' || c.health() === 'healthy');
+    if (c && c.status() === 'running') this.setReady(r, c.health() === 'none' || c.health() === 'healthy');
   }
 
   private async cleanup(taskId: string): Promise<void> {

@@ -12,6 +12,7 @@ import {
   type AddressPool,
   type AllocatorView,
 } from '../manager/allocator/index.js';
+import { updateStatusForWrite } from '../manager/orchestrator/index.js';
 import { decryptSecret, deriveDataKey, encryptSecret } from '../manager/secrets/index.js';
 import { newObjectId, type StoreAction } from '../store/index.js';
 import type { ConfigObject, NetworkObject, NetworkSpec, SecretObject, ServiceObject, ServiceSpec, StoredObject, TaskObject } from '../store/index.js';
@@ -177,7 +178,8 @@ export class ServicesApi implements ServicesBackend {
       if (next.Name !== current.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a service cannot be renamed');
       const planner = new AddressPlanner(this.allocatorView());
       const allocated = allocateEndpoint({ serviceId: current.ID, spec: next, current, services: this.manager().store.list('services'), planner });
-      const updated: ServiceObject = { ...current, Spec: allocated.spec, PreviousSpec: current.Spec, Endpoint: allocated.endpoint };
+      const UpdateStatus = updateStatusForWrite(current, { spec: allocated.spec, ports: allocated.endpoint?.Ports }, { rollback: opts.rollback, now: new Date().toISOString() });
+      const updated: ServiceObject = { ...current, Spec: allocated.spec, PreviousSpec: current.Spec, Endpoint: allocated.endpoint, ...(UpdateStatus ? { UpdateStatus } : {}) };
       await this.commit(m, [{ op: 'update', table: 'services', object: updated, expectVersion: version }, ...planner.networkUpdates()]);
       return { Warnings: allocated.warnings };
     });

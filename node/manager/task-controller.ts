@@ -21,6 +21,7 @@ export class TaskController {
   private unwatch: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private wake: { at: number; timer: NodeJS.Timeout } | undefined;
   private again = false;
   /** Nodes that got no routing-mesh address, with why: logged once per reason. */
   private unattached = new Map<string, string>();
@@ -66,6 +67,8 @@ export class TaskController {
     this.unwatch = [];
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.wake) clearTimeout(this.wake.timer);
+    this.wake = undefined;
     this.scheduler = undefined;
   }
 
@@ -148,10 +151,30 @@ export class TaskController {
       const t = this.store.get('tasks', id);
       if (t) actions.push({ op: 'delete', table: 'tasks', id, expectVersion: t.Version.Index });
     }
+    // An update's progress: a new UpdateStatus (paused, completed, ...), or a rollback's spec swap.
+    for (const c of plan.services) {
+      const svc = this.store.get('services', c.serviceId);
+      if (!svc || svc.Version.Index !== c.expectVersion) continue;
+      this.logger.info({ service: svc.Spec.Name, state: c.UpdateStatus.State, message: c.UpdateStatus.Message }, 'service update');
+      actions.push({ op: 'update', table: 'services', object: { ...svc, UpdateStatus: c.UpdateStatus, ...(c.rollback ?? {}) }, expectVersion: c.expectVersion });
+    }
+    this.wakeAt(plan.wakeAt);
     if (actions.length === 0) return;
     if (planner) actions.push(...planner.networkUpdates());
     this.logger.debug({ create: plan.create.length, update: plan.update.length, remove: plan.remove.length }, 'orchestrator plan');
     await this.replicated.commit(actions);
+  }
+
+  /** An update's delay or monitor period ends then: reconcile again even if nothing changes. */
+  private wakeAt(at: number | undefined): void {
+    if (at === undefined) return;
+    if (this.wake && this.wake.at <= at) return;
+    if (this.wake) clearTimeout(this.wake.timer);
+    const timer = setTimeout(() => {
+      this.wake = undefined;
+      this.kick();
+    }, Math.max(0, at - this.now()) + 5);
+    this.wake = { at, timer };
   }
 
   private allocatorView(): AllocatorView {

@@ -22,10 +22,10 @@ async function tasks(service: string): Promise<TaskObject[]> {
   return r.body;
 }
 
-async function running(service: string, n: number): Promise<TaskObject[]> {
+async function running(service: string, n: number, states: readonly string[] = ['running']): Promise<TaskObject[]> {
   return waitFor(
     async () => {
-      const ts = (await tasks(service)).filter((t) => t.Status.State === 'running');
+      const ts = (await tasks(service)).filter((t) => states.includes(t.Status.State) && t.Status.ContainerStatus?.PID);
       return ts.length === n ? ts : undefined;
     },
     `${n} running tasks of ${service}`,
@@ -196,8 +196,9 @@ describe('overlay networks across namespace hosts', () => {
   });
 
   it('balances only over healthy tasks when the service has a health check', async () => {
-    await h.ok(0, 'service', 'create', '-d', '--name', 'hc', '--replicas', '2', '--network', 'appnet', '--constraint', 'node.hostname!=host2', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '300ms', '--health-retries', '1', IMAGE, ...WEB);
-    const hc = await running('hc', 2);
+    await h.ok(0, 'service', 'create', '-d', '--name', 'hc', '--replicas', '2', '--network', 'appnet', '--constraint', 'node.hostname!=host2', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '300ms', '--health-retries', '1', '--health-start-period', '60s', IMAGE, ...WEB);
+    // With a health check a task is STARTING until healthy.
+    const hc = await running('hc', 2, ['starting']);
     const [client] = await running('client', 1);
     await waitFor(() => (inTask(client!, 'nslookup hc').code === 0 ? true : undefined), 'hc in DNS', 10_000, 200);
     // Neither is healthy yet: the VIP has no backend and refuses.
@@ -205,6 +206,8 @@ describe('overlay networks across namespace hosts', () => {
     expect(inTask(hc[0]!, 'touch /tmp/ok').code).toBe(0);
     await waitFor(() => page(inTask(client!, httpGet('hc', 8080))), 'the healthy task behind the VIP', 15_000, 200);
     for (let i = 0; i < 6; i++) expect(page(inTask(client!, httpGet('hc', 8080)))).toBe(hc[0]!.ID.slice(0, 12));
+    const states = new Map((await tasks('hc')).map((t) => [t.ID, t.Status.State]));
+    expect([states.get(hc[0]!.ID), states.get(hc[1]!.ID)]).toEqual(['running', 'starting']);
   });
 
   it("publishes a host-mode port on its task's node only", async () => {

@@ -15,4 +15,5 @@
 export { reconcileCluster, reconcileRemovedService, reconcileService, type ClusterView, type NodeView, type ReconcileOptions } from './reconcile.js';
 export { DEFAULT_RESTART_DELAY_NS, countRestartAttempts, restartDecision, restartPolicyOf, type RestartDecision } from './restart.js';
 export { NO_DEPENDENCIES, dependenciesSatisfied, findDependencyCycle, type DependencyStatus } from './dependencies.js';
-export { deepEqual, emptyPlan, mergePlans, type ReconcilePlan, type TaskDraft, type TaskUpdate } from './tasks.js';
+export { deepEqual, emptyPlan, mergePlans, type ReconcilePlan, type ServiceChange, type TaskDraft, type TaskUpdate } from './tasks.js';
+export { DEFAULT_UPDATE_CONFIG, updateConfigOf, updateStatusForWrite } from './update.js';

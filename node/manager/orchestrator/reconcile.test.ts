@@ -49,7 +49,7 @@ function runAll(tasks: TaskObject[], node = 'a'): TaskObject[] {
 const replicated = (id: string, replicas: number, o: Partial<ServiceSpec> = {}, version = 1): ServiceObject => mkService(id, { Mode: { Replicated: { Replicas: replicas } }, ...o }, version);
 const global = (id: string, o: Partial<ServiceSpec> = {}, version = 1): ServiceObject => mkService(id, { Mode: { Global: {} }, ...o }, version);
 const run = (id: string, slot: number, node: string, o: Parameters<typeof mkTask>[2] = {}): TaskObject => mkTask(id, 's', { slot, node, state: 'running', ...o });
-const empty: ReconcilePlan = { create: [], update: [], remove: [] };
+const empty: ReconcilePlan = { create: [], update: [], remove: [], services: [] };
 
 describe('replicated services', () => {
   const nodes = [mkNode('a'), mkNode('b')];
@@ -366,13 +366,13 @@ describe('global services', () => {
     ]);
     // Once stopped, the drained node keeps its history; the removed node's goes.
     const after = setState(setState(commit(tasks, p), 'tb', 'shutdown'), 'tc', 'shutdown');
-    expect(plan(g, runAll(after, 'n'), nodes)).toEqual({ create: [], update: [], remove: ['tc'] });
+    expect(plan(g, runAll(after, 'n'), nodes)).toEqual({ create: [], update: [], remove: ['tc'], services: [] });
   });
 
   it('stops tasks on a down node and starts one again when it is back', () => {
     const tasks = [gt('ta', 'a')];
     const p = plan(g, tasks, [mkNode('a', { state: 'down' })]);
-    expect(p).toEqual({ create: [], update: [{ taskId: 'ta', desiredState: 'shutdown', message: 'node is down' }], remove: [] });
+    expect(p).toEqual({ create: [], update: [{ taskId: 'ta', desiredState: 'shutdown', message: 'node is down' }], remove: [], services: [] });
     const back = plan(g, commit(tasks, p), [mkNode('a')]);
     expect(back.create.map((d) => d.NodeID)).toEqual(['a']);
     expect(back.create[0]!.NotBefore).toBeUndefined();
@@ -432,6 +432,7 @@ describe('removed services', () => {
         { taskId: 'stopping', desiredState: 'remove', message: 'service removed' },
       ],
       remove: ['done', 'unplaced', 'lost'],
+      services: [],
     });
   });
 });
@@ -467,5 +468,82 @@ describe('depends_on', () => {
   it('reconcileCluster also cleans up the tasks of deleted services', () => {
     const p = reconcileCluster({ services: [], tasks: [mkTask('x', 'old', { node: 'a', state: 'running' })], nodes }, T0, OPTS);
     expect(p.update).toEqual([{ taskId: 'x', desiredState: 'remove', message: 'service removed' }]);
+  });
+});
+
+describe('rolling updates: delay, monitor, failure actions', () => {
+  const nodes = [mkNode('a'), mkNode('b')];
+  const img1 = mkSpec({ ContainerSpec: { Image: 'web:1' } });
+  const img2 = mkSpec({ ContainerSpec: { Image: 'web:2' } });
+  const started = new Date(T0 - 60 * SEC).toISOString();
+  const updating = (cfg: ServiceSpec['UpdateConfig'], replicas = 2): ServiceObject => ({
+    ...replicated('s', replicas, { TaskTemplate: img2, UpdateConfig: cfg }, 2),
+    PreviousSpec: replicated('s', replicas, { TaskTemplate: img1 }).Spec,
+    UpdateStatus: { State: 'updating', StartedAt: started, Message: 'update in progress' },
+  });
+  const old = (id: string, slot: number) => run(id, slot, 'a', { spec: img1, created: T0 - 100 * SEC });
+  const fresh = (id: string, slot: number, o: Parameters<typeof mkTask>[2] = {}) => mkTask(id, 's', { slot, node: 'b', spec: img2, version: 2, created: T0 - 30 * SEC, ...o });
+
+  it('Delay holds the next slot until the updated one has run that long, and wakes the loop then', () => {
+    const s = updating({ Parallelism: 1, Delay: 10 * NS });
+    const tasks = [old('t1', 1), old('t2', 2), fresh('n1', 1, { state: 'running', at: T0 - 4 * SEC })];
+    const p = plan(s, tasks, nodes);
+    expect(p.create).toEqual([]);
+    expect(p.wakeAt).toBe(T0 + 6 * SEC);
+    // Ten seconds after it started running, slot 2 goes.
+    const later = plan(s, tasks, nodes, T0 + 6 * SEC);
+    expect(later.create.map((c) => c.Slot)).toEqual([2]);
+  });
+
+  it('FailureAction pause: a failed task of the new spec pauses the update and starts nothing more', () => {
+    const s = updating({ Parallelism: 1, FailureAction: 'pause' });
+    const tasks = [old('t2', 2), mkTask('t1', 's', { slot: 1, node: 'a', spec: img1, state: 'shutdown', desired: 'shutdown', created: T0 - 100 * SEC }), fresh('n1', 1, { state: 'failed', at: T0 - SEC })];
+    const p = plan(s, tasks, nodes);
+    expect(p.create.filter((c) => c.Slot === 2)).toEqual([]);
+    expect(p.services).toEqual([{ serviceId: 's', expectVersion: 2, UpdateStatus: { State: 'paused', StartedAt: started, Message: 'update paused due to failure or early termination of task n1' } }]);
+    // Paused: the old slot stays as it is.
+    const paused = { ...s, UpdateStatus: { State: 'paused' as const, StartedAt: started, Message: 'paused' } };
+    expect(plan(paused, tasks, nodes).create.filter((c) => c.Slot === 2)).toEqual([]);
+  });
+
+  it('FailureAction rollback swaps the previous spec back in, and the rollback replaces the new tasks', () => {
+    const s = updating({ Parallelism: 1, FailureAction: 'rollback' });
+    const tasks = [old('t2', 2), fresh('n1', 1, { state: 'failed', at: T0 - SEC })];
+    const p = plan(s, tasks, nodes);
+    expect(p.services).toHaveLength(1);
+    const change = p.services[0]!;
+    expect(change.UpdateStatus).toMatchObject({ State: 'rollback_started', Message: 'update rolled back due to failure or early termination of task n1' });
+    expect(change.rollback?.Spec.TaskTemplate).toEqual(img1);
+    expect(change.rollback?.PreviousSpec.TaskTemplate).toEqual(img2);
+    // After the swap: the old spec is the spec; the failed task is history, slot 1 gets web:1 back.
+    const rolled: ServiceObject = { ...s, Spec: change.rollback!.Spec, PreviousSpec: change.rollback!.PreviousSpec, UpdateStatus: change.UpdateStatus, Version: { Index: 3 } };
+    const back = plan(rolled, tasks, nodes, T0 + SEC);
+    expect(back.services).toEqual([]);
+    expect(back.create.map((c) => [c.Slot, c.Spec.ContainerSpec.Image])).toEqual([[1, 'web:1']]);
+  });
+
+  it('MaxFailureRatio tolerates failures up to that share of the slots', () => {
+    const s = updating({ Parallelism: 1, FailureAction: 'pause', MaxFailureRatio: 0.5 }, 4);
+    const tasks = [old('t2', 2), old('t3', 3), old('t4', 4), fresh('n1', 1, { state: 'failed', at: T0 - SEC })];
+    expect(plan(s, tasks, nodes).services).toEqual([]);
+  });
+
+  it('completes once every slot runs the new spec and has been watched for Monitor', () => {
+    const s = updating({ Monitor: 5 * NS });
+    const tasks = [fresh('n1', 1, { state: 'running', at: T0 - 10 * SEC }), fresh('n2', 2, { state: 'running', at: T0 - 2 * SEC })];
+    const p = plan(s, tasks, nodes);
+    expect(p.services).toEqual([]);
+    expect(p.wakeAt).toBe(T0 + 3 * SEC);
+    const done = plan(s, tasks, nodes, T0 + 3 * SEC);
+    expect(done.services).toEqual([
+      { serviceId: 's', expectVersion: 2, UpdateStatus: { State: 'completed', StartedAt: started, CompletedAt: new Date(T0 + 3 * SEC).toISOString(), Message: 'update completed' } },
+    ]);
+  });
+
+  it('a rollback uses RollbackConfig and ends rollback_completed', () => {
+    const base = replicated('s', 1, { TaskTemplate: img1, RollbackConfig: { Parallelism: 0, Monitor: 0 } }, 3);
+    const s: ServiceObject = { ...base, UpdateStatus: { State: 'rollback_started', StartedAt: started, Message: 'manually requested rollback' } };
+    const tasks = [mkTask('n1', 's', { slot: 1, node: 'a', spec: img1, state: 'running', created: T0 - 20 * SEC, at: T0 - 19 * SEC })];
+    expect(plan(s, tasks, nodes).services[0]?.UpdateStatus).toMatchObject({ State: 'rollback_completed', Message: 'rollback completed' });
   });
 });

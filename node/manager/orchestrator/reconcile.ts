@@ -3,6 +3,8 @@ import { acceptsNewTasks, matchConstraints, parseConstraints, type Constraint, t
 import { dependenciesSatisfied, NO_DEPENDENCIES, type DependencyStatus } from './dependencies.js';
 import { restartDecision, restartPolicyOf } from './restart.js';
 import { byAge, deepEqual, endedByItself, hasEnded, isLive, mergePlans, PlanBuilder, statusTime, type ReconcilePlan, type TaskDraft } from './tasks.js';
+import { isPaused, isRollingBack, isUpdating, updateConfigOf } from './update.js';
+import type { UpdateConfig } from '../../store/index.js';
 
 export type NodeView = ReadonlyMap<string, SchedulerNode> | readonly SchedulerNode[];
 
@@ -46,7 +48,10 @@ class ServiceReconciler {
   private readonly deps: DependencyStatus;
   private readonly nowIso: string;
   private readonly startFirst: boolean;
+  private readonly cfg: Required<UpdateConfig>;
   private budget = 0;
+  /** The update failed in this round: no slot starts updating (a pause or rollback is on its way). */
+  private halted = false;
 
   constructor(
     readonly service: ServiceObject,
@@ -59,7 +64,72 @@ class ServiceReconciler {
     this.templateConstraints = constraintsOf(this.template);
     this.deps = opts.dependencies ?? NO_DEPENDENCIES;
     this.nowIso = new Date(now).toISOString();
-    this.startFirst = service.Spec.UpdateConfig?.Order === 'start-first';
+    this.cfg = updateConfigOf(service);
+    this.startFirst = this.cfg.Order === 'start-first';
+  }
+
+  private wake(at: number): void {
+    if (at > this.now) this.out.plan.wakeAt = Math.min(this.out.plan.wakeAt ?? Number.POSITIVE_INFINITY, at);
+  }
+
+  /**
+   * While an update runs: tasks of the new spec that failed since it started, against
+   * MaxFailureRatio of the slots; past it, FailureAction: pause, or roll back to PreviousSpec
+   * (a failing rollback pauses). Checked before any slot is touched, so a failing update stops at once.
+   */
+  checkFailures(tasks: readonly TaskObject[], slotCount: number): void {
+    const st = this.service.UpdateStatus;
+    if (!st || !isUpdating(this.service) || this.cfg.FailureAction === 'continue') return;
+    const since = Date.parse(st.StartedAt ?? '') || 0;
+    const failed = tasks.filter((t) => (t.Status.State === 'failed' || t.Status.State === 'rejected') && Date.parse(t.CreatedAt) >= since && !this.isDirty(t));
+    if (failed.length === 0 || failed.length / Math.max(1, slotCount) <= this.cfg.MaxFailureRatio) return;
+    this.halted = true;
+    const culprit = failed[0]!.ID;
+    const rolling = isRollingBack(this.service);
+    const base = { serviceId: this.service.ID, expectVersion: this.service.Version.Index };
+    if (this.cfg.FailureAction === 'rollback' && !rolling && this.service.PreviousSpec) {
+      this.out.plan.services.push({
+        ...base,
+        UpdateStatus: { State: 'rollback_started', StartedAt: this.nowIso, Message: `update rolled back due to failure or early termination of task ${culprit}` },
+        rollback: { Spec: this.service.PreviousSpec, PreviousSpec: this.service.Spec },
+      });
+    } else {
+      this.out.plan.services.push({
+        ...base,
+        UpdateStatus: { State: rolling ? 'rollback_paused' : 'paused', StartedAt: st.StartedAt ?? this.nowIso, Message: `${rolling ? 'rollback' : 'update'} paused due to failure or early termination of task ${culprit}` },
+      });
+    }
+  }
+
+  /**
+   * An update is complete when no live task runs an old spec and every task it started has run
+   * for the Monitor period; until then the loop is woken when the next one will have.
+   */
+  checkCompletion(slots: readonly Slot[]): void {
+    const st = this.service.UpdateStatus;
+    if (!st || !isUpdating(this.service) || this.halted || this.out.plan.create.length > 0) return;
+    const since = Date.parse(st.StartedAt ?? '') || 0;
+    const monitorMs = this.cfg.Monitor / 1e6;
+    let settledAt = since;
+    for (const s of slots) {
+      const live = s.tasks.filter(isLive);
+      if (live.length !== 1) return; // an old task still beside the new one, or nothing yet
+      const cur = live[0]!;
+      if (this.isDirty(cur)) return;
+      if (Date.parse(cur.CreatedAt) < since) continue; // untouched by this update
+      if (cur.Status.State !== 'running') return;
+      settledAt = Math.max(settledAt, statusTime(cur) + monitorMs);
+    }
+    if (settledAt > this.now) {
+      this.wake(settledAt);
+      return;
+    }
+    const rolling = isRollingBack(this.service);
+    this.out.plan.services.push({
+      serviceId: this.service.ID,
+      expectVersion: this.service.Version.Index,
+      UpdateStatus: { State: rolling ? 'rollback_completed' : 'completed', StartedAt: st.StartedAt ?? this.nowIso, CompletedAt: this.nowIso, Message: rolling ? 'rollback completed' : 'update completed' },
+    });
   }
 
   /**
@@ -68,17 +138,29 @@ class ServiceReconciler {
    * the slot and is not running yet. (Update Delay, Monitor and FailureAction: the updater.)
    */
   setUpdateBudget(slots: readonly Slot[]): void {
-    const parallelism = this.service.Spec.UpdateConfig?.Parallelism ?? 1;
+    if (this.halted || isPaused(this.service)) {
+      this.budget = 0;
+      return;
+    }
+    const parallelism = this.cfg.Parallelism;
     if (parallelism <= 0) {
       this.budget = Number.POSITIVE_INFINITY;
       return;
     }
+    const delayMs = this.cfg.Delay / 1e6;
     let inFlight = 0;
     for (const s of slots) {
       const live = s.tasks.filter(isLive);
       const cur = live[live.length - 1];
-      if (!cur || cur.Status.State === 'running' || hasEnded(cur) || this.isDirty(cur)) continue;
-      if (s.tasks.some((t) => t.SpecVersion.Index < cur.SpecVersion.Index)) inFlight++;
+      if (!cur || hasEnded(cur) || this.isDirty(cur)) continue;
+      if (!s.tasks.some((t) => t.SpecVersion.Index < cur.SpecVersion.Index)) continue;
+      if (cur.Status.State === 'running') {
+        // Update Delay: a slot just updated holds its place in the batch for that long.
+        const until = statusTime(cur) + delayMs;
+        if (delayMs <= 0 || until <= this.now || !isUpdating(this.service)) continue;
+        this.wake(until);
+      }
+      inFlight++;
     }
     this.budget = Math.max(0, parallelism - inFlight);
   }
@@ -134,8 +216,7 @@ class ServiceReconciler {
    * start-first update keeps the old task alive, so the slot still looks stale).
    */
   private gaveUpOnCurrentSpec(s: Slot): boolean {
-    const v = this.service.Version.Index;
-    return s.tasks.some((t) => t.SpecVersion.Index === v && hasEnded(t) && endedByItself(t) && !restartDecision(t, this.service, s.tasks, this.now).restart);
+    return s.tasks.some((t) => !this.isDirty(t) && hasEnded(t) && endedByItself(t) && !restartDecision(t, this.service, s.tasks, this.now).restart);
   }
 
   /** A new task for the slot (global: only on an eligible node). */
@@ -272,6 +353,7 @@ function reconcileReplicated(r: ServiceReconciler, tasks: readonly TaskObject[],
   // Scale down: the highest slots go first.
   const kept = occupied.slice(0, Math.max(0, replicas));
   for (const s of occupied.slice(kept.length)) r.retire(s);
+  r.checkFailures(tasks, Math.max(kept.length, replicas));
   r.setUpdateBudget(kept);
   for (const s of kept) r.processSlot(s);
   // Scale up: the lowest free slot numbers (a free slot may keep the history of an old one).
@@ -283,12 +365,14 @@ function reconcileReplicated(r: ServiceReconciler, tasks: readonly TaskObject[],
     missing--;
   }
   for (const s of slots.values()) r.pruneHistory(s);
+  r.checkCompletion(kept);
 }
 
 function reconcileGlobal(r: ServiceReconciler, tasks: readonly TaskObject[]): void {
   const { slots, stray } = groupSlots(tasks, (t) => t.NodeID || undefined);
   // Without a node a global task never ran: nothing to stop.
   for (const t of stray) r.out.remove(t.ID);
+  r.checkFailures(tasks, slots.size);
   r.setUpdateBudget([...slots.values()]);
   const ids = new Set<string>([...r.nodes.keys(), ...(slots.keys() as Iterable<string>)]);
   for (const id of [...ids].sort()) {
@@ -305,6 +389,7 @@ function reconcileGlobal(r: ServiceReconciler, tasks: readonly TaskObject[]): vo
       r.pruneHistory(s);
     }
   }
+  r.checkCompletion([...slots.values()].filter((s) => s.tasks.some(isLive)));
 }
 
 /**

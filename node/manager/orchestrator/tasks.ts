@@ -1,4 +1,4 @@
-import type { TaskObject, TaskState } from '../../store/index.js';
+import type { ServiceObject, ServiceSpec, TaskObject, TaskState } from '../../store/index.js';
 import { taskStateIndex } from '../scheduler/index.js';
 
 /** A task to create: the store gives it ID, Version and timestamps; the caller an ID. */
@@ -21,10 +21,23 @@ export interface ReconcilePlan {
   update: TaskUpdate[];
   /** Task ids to delete from the store. */
   remove: string[];
+  /** Services whose update progressed: a new UpdateStatus, and for a rollback the spec swapped back. */
+  services: ServiceChange[];
+  /** Reconcile again at this time (ms) even if nothing changes: an update's delay or monitor ends. */
+  wakeAt?: number;
+}
+
+/** A change the updater makes to a service object (conditional on the version it read). */
+export interface ServiceChange {
+  serviceId: string;
+  expectVersion: number;
+  UpdateStatus: NonNullable<ServiceObject['UpdateStatus']>;
+  /** Rollback: the previous spec becomes the spec, and the failed one the previous. */
+  rollback?: { Spec: ServiceSpec; PreviousSpec: ServiceSpec };
 }
 
 export function emptyPlan(): ReconcilePlan {
-  return { create: [], update: [], remove: [] };
+  return { create: [], update: [], remove: [], services: [] };
 }
 
 export const RUNNING_INDEX = taskStateIndex('running');
@@ -125,6 +138,8 @@ export function mergePlans(plans: readonly ReconcilePlan[]): ReconcilePlan {
     for (const c of p.create) out.create.push(c);
     for (const u of p.update) out.update.push(u);
     for (const r of p.remove) out.remove.push(r);
+    for (const c of p.services) out.services.push(c);
+    if (p.wakeAt !== undefined) out.wakeAt = Math.min(out.wakeAt ?? Number.POSITIVE_INFINITY, p.wakeAt);
   }
   return out;
 }

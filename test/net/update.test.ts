@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceObject, TaskObject } from '../../node/store/types.js';
+import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
+import { waitFor } from '../cluster/harness.js';
+import { NetnsHarness } from './netns-harness.js';
+
+// Rolling updates on 3 namespace hosts (1 manager, 2 workers) over the overlay: a start-first
+// update of 6 healthy replicas under continuous load through the VIP and the routing mesh loses
+// no request; a failing update rolls itself back; a paused one is rolled back by hand.
+
+let h: NetnsHarness;
+const IMAGE = 'busybox:test';
+/** A web server whose page is VERSION and its hostname; healthy once it answers. */
+const WEB = ['sh', '-c', 'mkdir -p /www && echo "$VERSION $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www'];
+const HEALTH = ['--health-cmd', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 127.0.0.1 8080 | grep -q 200", '--health-interval', '300ms', '--health-retries', '2'];
+
+async function service(name: string): Promise<ServiceObject> {
+  const r = await h.api<ServiceObject>(0, 'GET', `/services/${name}`);
+  if (r.status !== 200) throw new Error(`GET /services/${name}: ${r.status}`);
+  return r.body;
+}
+
+async function tasks(name: string): Promise<TaskObject[]> {
+  const r = await h.api<TaskObject[]>(0, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [name], 'desired-state': ['running'] }))}`);
+  return r.body;
+}
+
+async function running(name: string, n: number): Promise<TaskObject[]> {
+  return waitFor(
+    async () => {
+      const ts = (await tasks(name)).filter((t) => t.Status.State === 'running');
+      return ts.length === n ? ts : undefined;
+    },
+    `${n} running tasks of ${name}`,
+    60_000,
+    200,
+  );
+}
+
+async function updateState(name: string, states: string[]): Promise<ServiceObject> {
+  return waitFor(
+    async () => {
+      const s = await service(name);
+      return s.UpdateStatus && states.includes(s.UpdateStatus.State) ? s : undefined;
+    },
+    `${name}'s update to reach ${states.join(' or ')}`,
+    90_000,
+    200,
+  );
+}
+
+/**
+ * Requests in a loop from inside a namespace (a task's, or a host's) until stopped; prints "ok"
+ * or "fail" per request.
+ */
+function load(args: string[], target: string): { proc: ChildProcess; counts: () => { ok: number; fail: number } } {
+  const script = `while :; do out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${target} 8080 2>&1); case "$out" in *"200 OK"*) echo ok;; *) echo "fail $out" | tr '\\n' ' '; echo;; esac; done`;
+  const proc = spawn('nsenter', [...args, '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  proc.stdout!.on('data', (b: Buffer) => (text += b.toString()));
+  return {
+    proc,
+    counts: () => {
+      const lines = text.split('\n').filter((l) => l !== '');
+      const fails = lines.filter((l) => l.startsWith('fail'));
+      if (fails.length > 0) process.stderr.write(`failed requests (${target}): ${fails.slice(0, 5).join(' | ')}\n`);
+      return { ok: lines.length - fails.length, fail: fails.length };
+    },
+  };
+}
+
+beforeAll(async () => {
+  h = NetnsHarness.create('update', { hosts: 3 });
+  await h.formCluster({ managers: 1 });
+  await writeBusyboxImageArchive(join(h.dir, 'busybox.tar'), { name: IMAGE, format: 'docker' });
+  await h.ok(0, 'image', 'load', '-i', join(h.dir, 'busybox.tar'));
+  await h.ok(0, 'network', 'create', '-d', 'overlay', 'appnet');
+  await h.ok(0, 'service', 'create', '-d', '--name', 'client', '--network', 'appnet', '--constraint', 'node.hostname==host0', '--init', IMAGE, 'sleep', '3600');
+}, 120_000);
+
+afterAll(async () => {
+  await h?.cleanup();
+});
+
+describe('rolling updates over the overlay', () => {
+  it('updates 6 healthy replicas start-first with no failed request through the VIP or the routing mesh', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'app', '--replicas', '6', '--network', 'appnet', '-p', '8080:8080', '--env', 'VERSION=v1', '--init', '--stop-grace-period', '2s',
+      '--update-order', 'start-first', '--update-parallelism', '2', '--update-monitor', '1s', ...HEALTH, IMAGE, ...WEB);
+    await running('app', 6);
+    const [client] = await running('client', 1);
+    const viaVip = load(['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'app');
+    const viaMesh = load([`--net=/var/run/netns/${h.host(2).netns}`], h.host(1).ip);
+    try {
+      // Both loads see the service answering before the update starts.
+      await waitFor(() => (viaVip.counts().ok > 5 && viaMesh.counts().ok > 5 ? true : undefined), 'requests answered before the update', 20_000, 100);
+      const before = { vip: viaVip.counts(), mesh: viaMesh.counts() };
+      expect(before.vip.fail + before.mesh.fail).toBe(0);
+      await h.ok(0, 'service', 'update', '-d', '--env-add', 'VERSION=v2', 'app');
+      const done = await updateState('app', ['completed', 'paused', 'rollback_started', 'rollback_completed']);
+      expect(done.UpdateStatus?.State).toBe('completed');
+      const now = await running('app', 6);
+      expect(now.every((t) => t.Spec.ContainerSpec.Env?.includes('VERSION=v2'))).toBe(true);
+    } finally {
+      viaVip.proc.kill('SIGKILL');
+      viaMesh.proc.kill('SIGKILL');
+    }
+    const vip = viaVip.counts();
+    const mesh = viaMesh.counts();
+    expect(vip.ok).toBeGreaterThan(20);
+    expect(mesh.ok).toBeGreaterThan(20);
+    expect({ vipFailed: vip.fail, meshFailed: mesh.fail }).toEqual({ vipFailed: 0, meshFailed: 0 });
+  });
+
+  it('rolls a failing update back by itself (failure_action rollback)', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'auto', '--replicas', '2', '--network', 'appnet', '--init', '--update-failure-action', 'rollback', '--update-monitor', '1s', IMAGE, 'sleep', '3600');
+    await running('auto', 2);
+    // The new spec exits at once.
+    await h.ok(0, 'service', 'update', '-d', '--args', 'false', 'auto');
+    const s = await updateState('auto', ['rollback_completed', 'rollback_paused', 'paused', 'completed']);
+    expect(s.UpdateStatus?.State).toBe('rollback_completed');
+    expect(s.Spec.TaskTemplate.ContainerSpec.Args).toEqual(['sleep', '3600']);
+    const ts = await running('auto', 2);
+    expect(ts.every((t) => t.Spec.ContainerSpec.Args?.join(' ') === 'sleep 3600')).toBe(true);
+  });
+
+  it('pauses a failing update (failure_action pause), and `service rollback` restores the old spec', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'manual', '--replicas', '2', '--network', 'appnet', '--init', '--update-failure-action', 'pause', IMAGE, 'sleep', '3600');
+    await running('manual', 2);
+    await h.ok(0, 'service', 'update', '-d', '--image', 'nothere:1', 'manual');
+    const paused = await updateState('manual', ['paused', 'completed', 'rollback_started']);
+    expect(paused.UpdateStatus?.State).toBe('paused');
+    expect(paused.UpdateStatus?.Message).toMatch(/^update paused due to failure or early termination of task \w+$/);
+    // One slot still runs the old image: the update stopped.
+    expect((await tasks('manual')).filter((t) => t.Status.State === 'running' && t.Spec.ContainerSpec.Image === IMAGE).length).toBeGreaterThan(0);
+    await h.ok(0, 'service', 'rollback', '-d', 'manual');
+    const back = await updateState('manual', ['rollback_completed', 'rollback_paused']);
+    expect(back.UpdateStatus?.State).toBe('rollback_completed');
+    expect(back.Spec.TaskTemplate.ContainerSpec.Image).toBe(IMAGE);
+    await running('manual', 2);
+  });
+});
