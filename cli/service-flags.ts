@@ -254,3 +254,16 @@ export function scaleSpec(value: string): [string, number] {
   if (name === '' || !/^\d+$/.test(n)) throw new ValueError('expected SERVICE=REPLICAS, e.g. web=3');
   return [name, Number(n)];
 }
+
+/** --canary-steps: rising percentages, e.g. 10,50,100. */
+export function canarySteps(value: string): number[] {
+  const steps = value.split(',').map((x) => x.trim());
+  const out: number[] = [];
+  for (const x of steps) {
+    const n = Number(x.replace(/%$/, ''));
+    if (!/^\d+%?$/.test(x) || n < 1 || n > 100) throw new ValueError(`"${x}" is not a percentage from 1 to 100`);
+    if (out.length > 0 && n <= out[out.length - 1]!) throw new ValueError(`the steps must rise: ${n} after ${out[out.length - 1]}`);
+    out.push(n);
+  }
+  return out;
+}

@@ -34,6 +34,13 @@ export interface EndpointService {
   vip?: string;
   mode: 'vip' | 'dnsrr';
   ports: PublishedPort[];
+  /**
+   * This endpoint's relative share of new connections through the VIP and the routing mesh
+   * (canary steps); absent: 1, equal shares. 0: none.
+   */
+  weight?: number;
+  /** A blue/green preview: named `preview.<name>` in DNS, and outside the VIP and the mesh until promoted. */
+  preview?: boolean;
 }
 
 /** One address on an overlay network: a task's, or a node's routing-mesh address. */

@@ -308,3 +308,23 @@ volumes:
     expect(() => convertStack(loaded, 's')).toThrow(`secrets.pw.file: cannot read ${join(loaded.dir, 'pw.txt')}: no such file`);
   });
 });
+
+describe('x-swarm-deploy: canary and blue/green', () => {
+  it('becomes the service Strategy', () => {
+    const loaded = load(
+      'services:\n  web:\n    image: w\n    x-swarm-deploy: {strategy: canary, steps: [10, 50, 100], step_interval: 30s}\n  api:\n    image: a\n    x-swarm-deploy: {strategy: blue-green}\n  db: {image: d}\n',
+    );
+    const byName = new Map(convertStack(loaded, 's').services.map((x) => [x.Name, x]));
+    expect(byName.get('s_web')?.Strategy).toEqual({ Type: 'canary', Steps: [10, 50, 100], StepInterval: 30e9 });
+    expect(byName.get('s_api')?.Strategy).toEqual({ Type: 'blue-green' });
+    expect(byName.get('s_db')?.Strategy).toBeUndefined();
+  });
+
+  it('names the field and the reason of a bad declaration', () => {
+    const bad = (decl: string) => () => convertStack(load(`services:\n  web:\n    image: w\n    x-swarm-deploy: ${decl}\n`), 's');
+    expect(bad('{strategy: linear}')).toThrow('services.web.x-swarm-deploy.strategy: must be rolling, canary or blue-green, got "linear"');
+    expect(bad('{strategy: canary, steps: [50, 10]}')).toThrow('services.web.x-swarm-deploy.steps: must rise, e.g. [10, 50, 100]');
+    expect(bad('{strategy: blue-green, steps: [10]}')).toThrow('services.web.x-swarm-deploy: steps and step_interval are for strategy canary, not blue-green');
+    expect(bad('{strategy: canary, every: 1s}')).toThrow('services.web.x-swarm-deploy.every: unknown key (strategy, steps, step_interval)');
+  });
+});

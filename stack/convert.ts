@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ConfigReference, ContainerSpec, HealthConfig, MountSpec, PortConfig, SecretReference, ServiceSpec, TaskSpec, UpdateConfig } from '../node/store/index.js';
+import type { ConfigReference, ContainerSpec, DeploymentStrategy, HealthConfig, MountSpec, PortConfig, SecretReference, ServiceSpec, TaskSpec, UpdateConfig } from '../node/store/index.js';
 import { ComposeError, fsReason, type ComposeIssue } from './errors.js';
 import type { LoadedCompose } from './load.js';
 import type { ConfigConfig, ServiceConfig, UpdateConfigConfig } from './types.js';
@@ -114,10 +114,59 @@ export function convertStack(loaded: LoadedCompose, stackName: string): StackObj
       });
       continue;
     }
-    services.push(convertService(key, s, stackName, { scoped, nameOf }, config));
+    const spec = convertService(key, s, stackName, { scoped, nameOf }, config);
+    const strategy = deployStrategy(s[DEPLOY_EXTENSION], `services.${key}.${DEPLOY_EXTENSION}`, issues);
+    if (strategy) spec.Strategy = strategy;
+    services.push(spec);
   }
   if (issues.length > 0) throw new ComposeError(issues);
   return { services, networks, secrets, configs };
+}
+
+/**
+ * Our extension for deployments beyond Docker's rolling update, per service:
+ *
+ *   x-swarm-deploy:
+ *     strategy: canary          # rolling (default) | canary | blue-green
+ *     steps: [10, 50, 100]      # canary: the new version's share of connections per step, rising
+ *     step_interval: 30s        # canary: how long each step holds; absent: until `swarm service promote`
+ */
+export const DEPLOY_EXTENSION = 'x-swarm-deploy';
+
+function deployStrategy(raw: unknown, path: string, issues: ComposeIssue[]): DeploymentStrategy | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    issues.push({ path, message: 'must be a mapping (strategy:, steps:, step_interval:)' });
+    return undefined;
+  }
+  const r = raw as Record<string, unknown>;
+  const before = issues.length;
+  for (const k of Object.keys(r)) if (!['strategy', 'steps', 'step_interval'].includes(k)) issues.push({ path: `${path}.${k}`, message: 'unknown key (strategy, steps, step_interval)' });
+  const type = r['strategy'] ?? 'rolling';
+  if (type !== 'rolling' && type !== 'canary' && type !== 'blue-green') issues.push({ path: `${path}.strategy`, message: `must be rolling, canary or blue-green, got ${JSON.stringify(type)}` });
+  let steps: number[] | undefined;
+  if (r['steps'] !== undefined) {
+    const list = r['steps'];
+    if (!Array.isArray(list) || list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 100)) {
+      issues.push({ path: `${path}.steps`, message: 'must be a list of whole percentages from 1 to 100' });
+    } else if (list.some((x, i) => i > 0 && (x as number) <= (list[i - 1] as number))) {
+      issues.push({ path: `${path}.steps`, message: 'must rise, e.g. [10, 50, 100]' });
+    } else {
+      steps = list as number[];
+    }
+  }
+  let interval: number | undefined;
+  if (r['step_interval'] !== undefined) {
+    try {
+      interval = parseDuration(String(r['step_interval']));
+    } catch (err) {
+      issues.push({ path: `${path}.step_interval`, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  if (type !== 'canary' && (steps !== undefined || interval !== undefined)) issues.push({ path, message: `steps and step_interval are for strategy canary, not ${String(type)}` });
+  if (issues.length > before) return undefined;
+  if (type === 'canary') return { Type: 'canary', ...(steps ? { Steps: steps } : {}), ...(interval !== undefined ? { StepInterval: interval } : {}) };
+  return { Type: type as DeploymentStrategy['Type'] };
 }
 
 interface Naming {

@@ -18,7 +18,7 @@ import { CliError, forEachArg, UsageError } from '../errors.js';
 import { argument, filter, flag, integer, label, labelKey, oneOf, repeatable } from '../flags.js';
 import { aligned, bytesSize, inspectJson, naturalCompare, ramInBytes, ValueError } from '../format.js';
 import { cpus, envVar, imageRef, memoryBytes, signalName, tailLines } from '../runtime-flags.js';
-import { constraint, duration, fileRef, mount, network, placementPref, publish, ratio, scaleSpec, type FileRef } from '../service-flags.js';
+import { canarySteps, constraint, duration, fileRef, mount, network, placementPref, publish, ratio, scaleSpec, type FileRef } from '../service-flags.js';
 import { renderTable } from '../table.js';
 import { stopAtFirstOperand } from './run.js';
 import { filtersOf, NameResolver, noTruncOf, shortImage, taskListOptions, taskTable, truncId, type TaskListOptions } from './task.js';
@@ -50,6 +50,9 @@ interface CommonOptions {
   updateFailureAction?: 'pause' | 'continue' | 'rollback';
   updateMonitor?: number;
   updateMaxFailureRatio?: number;
+  strategy?: 'rolling' | 'canary' | 'blue-green';
+  canarySteps?: number[];
+  canaryInterval?: number;
   healthCmd?: string;
   healthInterval?: number;
   healthTimeout?: number;
@@ -128,6 +131,9 @@ function commonOptions(cmd: Command): Command {
     .addOption(flag('--update-failure-action <action>', 'on a failed update: pause, continue or rollback', oneOf(['pause', 'continue', 'rollback'] as const)))
     .addOption(flag('--update-monitor <duration>', 'how long to watch each updated task for failure', duration))
     .addOption(flag('--update-max-failure-ratio <ratio>', 'failure rate tolerated during an update, 0 to 1', ratio))
+    .addOption(flag('--strategy <type>', 'how updates reach the tasks: rolling (default), canary or blue-green', oneOf(['rolling', 'canary', 'blue-green'] as const)))
+    .addOption(flag('--canary-steps <percents>', "canary: the new version's share of connections per step, e.g. 10,50,100", canarySteps))
+    .addOption(flag('--canary-interval <duration>', 'canary: how long each step holds (default: until `swarm service promote`)', duration))
     .option('--health-cmd <command>', 'command run in the container to check health (through a shell)')
     .addOption(flag('--health-interval <duration>', 'between health checks', duration))
     .addOption(flag('--health-timeout <duration>', 'how long a check may take', duration))
@@ -179,6 +185,18 @@ function applyCommon(spec: ServiceSpec, o: CommonOptions): void {
     ...(o.updateOrder !== undefined ? { Order: o.updateOrder } : {}),
   };
   if (Object.keys(update).length > 0) spec.UpdateConfig = { ...spec.UpdateConfig, ...update };
+  if (o.strategy !== undefined || o.canarySteps !== undefined || o.canaryInterval !== undefined) {
+    const type = o.strategy ?? spec.Strategy?.Type ?? 'rolling';
+    if (type !== 'canary' && (o.canarySteps !== undefined || o.canaryInterval !== undefined)) throw new UsageError('--canary-steps and --canary-interval need --strategy canary');
+    spec.Strategy =
+      type === 'canary'
+        ? {
+            Type: type,
+            ...((o.canarySteps ?? spec.Strategy?.Steps) ? { Steps: o.canarySteps ?? spec.Strategy!.Steps! } : {}),
+            ...((o.canaryInterval ?? spec.Strategy?.StepInterval) !== undefined ? { StepInterval: (o.canaryInterval ?? spec.Strategy!.StepInterval)! } : {}),
+          }
+        : { Type: type };
+  }
   const health = {
     ...(o.healthCmd !== undefined ? { Test: ['CMD-SHELL', o.healthCmd] } : {}),
     ...(o.healthInterval !== undefined ? { Interval: o.healthInterval } : {}),
@@ -749,6 +767,15 @@ export function registerServiceCommands(program: Command, ctx: CliContext): void
     ctx.out(`${ref}\n`);
     await finishWrite(ctx, s.ID, known, o, o.rollback === true);
   });
+
+  service
+    .command('promote')
+    .description('Move a canary deployment to its next step now, or switch a blue/green deployment to the new version')
+    .argument('<service>', 'service name or ID')
+    .action(async (ref: string) => {
+      await ctx.client().post(`${servicePath(ref)}/promote`, undefined);
+      ctx.out(`${ref}\n`);
+    });
 
   service
     .command('rollback')

@@ -136,11 +136,23 @@ export class NetworkAgent {
     if (attachments.length === 0) return undefined;
     const networks = attachments.map((a) => ({ net: hostNetworkOf(a.Network), ip: addressOf(a), aliases: a.Aliases ?? [] }));
     const entry: LocalTask = { task, networks, ready: this.local.get(task.ID)?.ready ?? false };
-    this.local.set(task.ID, entry);
+    const fresh: string[] = [];
     const { netnsPath } = await this.serial(async () => {
-      for (const n of networks) await this.build(n.net);
-      return this.net.attachTask(task.ID, networks.map((n) => ({ net: n.net, ip: n.ip })));
+      for (const n of networks) {
+        if (!this.built.has(n.net.id)) fresh.push(n.net.id);
+        await this.build(n.net);
+      }
+      const attached = await this.net.attachTask(task.ID, networks.map((n) => ({ net: n.net, ip: n.ip })));
+      // Known as local only once its namespace exists: programming reaches into it.
+      this.local.set(task.ID, entry);
+      return attached;
     });
+    // A network new on this host: its peers are learned and programmed before the task starts,
+    // or the task's first replies would have nowhere to go.
+    if (fresh.length > 0) {
+      await Promise.all(fresh.map((id) => this.catchUp(id)));
+      await this.serial(() => this.program(fresh));
+    }
     this.announce(entry);
     await this.refreshHostPorts();
     const primary = networks.find((n) => !n.net.ingress) ?? networks[0]!;
@@ -152,6 +164,14 @@ export class NetworkAgent {
     const entry = this.local.get(taskId);
     if (!entry || entry.ready === ready) return;
     entry.ready = ready;
+    this.announce(entry);
+  }
+
+  /** The task's traffic share changed (canary step, blue/green switch): its endpoints say so. */
+  refreshTask(task: TaskObject): void {
+    const entry = this.local.get(task.ID);
+    if (!entry) return;
+    entry.task = task;
     this.announce(entry);
   }
 
@@ -171,8 +191,8 @@ export class NetworkAgent {
       for (const n of entry.networks) {
         if (n.net.ingress || [...this.local.values()].some((t) => t.networks.some((x) => x.net.id === n.net.id))) continue;
         await this.net.removeNetwork(n.net.id);
+        // The table stays (and keeps listening): its tombstones must outlive the network here.
         this.built.delete(n.net.id);
-        if (!this.relayed.has(n.net.id)) this.table.forgetNetwork(n.net.id);
       }
     });
     void this.dns?.setAddresses(this.dnsAddresses());
@@ -226,6 +246,8 @@ export class NetworkAgent {
         ...(vip ? { vip } : {}),
         mode: t.Endpoint?.Spec.Mode ?? 'vip',
         ports: portsOf(t),
+        ...(t.Traffic ? { weight: t.Traffic.Weight } : {}),
+        ...(t.Traffic?.Preview ? { preview: true } : {}),
       };
       const rec = this.table.setLocal({ networkId: n.net.id, owner: `task:${t.ID}`, ip: n.ip, mac: macFromIp(n.ip), vtep: this.deps.vtep, nodeId: this.deps.nodeId, service, ready: entry.ready });
       if (rec) this.publish(n.net.id, [rec]);
@@ -264,7 +286,7 @@ export class NetworkAgent {
     if (this.closed) return;
     this.table.prune(undefined, TOMBSTONE_TTL_MS, Date.now());
     this.refreshRelays();
-    for (const id of new Set([...this.built.keys(), ...this.relayed])) {
+    for (const id of this.subscribed) {
       const peers = this.deps.host.topicPeers(peerTopic(id));
       const candidates = peers.length > 0 ? peers : this.deps.host.connectedPeers();
       const peer = candidates[Math.floor(this.random() * candidates.length)];
@@ -295,19 +317,26 @@ export class NetworkAgent {
     this.listen(net.id);
   }
 
+  /** Once listening to a network, a host keeps its table current (and its tombstones) for good. */
   private listen(networkId: string): void {
     if (this.subscribed.has(networkId)) return;
     this.subscribed.add(networkId);
     this.deps.host.subscribe(peerTopic(networkId), (data) => {
       try {
         const m = decodePeerMessage(data);
-        if (m.kind === 'records' && m.networkId === networkId && (this.built.has(networkId) || this.relayed.has(networkId))) this.receive(m.records);
+        if (m.kind === 'records' && m.networkId === networkId) this.receive(m.records);
       } catch (err) {
         this.deps.logger.debug({ err }, 'bad endpoint gossip dropped');
       }
     });
-    const peers = this.deps.host.connectedPeers();
-    for (let i = 0; i < Math.min(3, peers.length); i++) void this.pull(peers[Math.floor(this.random() * peers.length)]!, networkId);
+  }
+
+  /** Pulls the network's table from up to 3 peers at once (those on its topic first). */
+  private async catchUp(networkId: string): Promise<void> {
+    const onTopic = this.deps.host.topicPeers(peerTopic(networkId));
+    const others = this.deps.host.connectedPeers().filter((p) => !onTopic.includes(p));
+    const order = [...onTopic.sort(() => this.random() - 0.5), ...others.sort(() => this.random() - 0.5)];
+    await Promise.all(order.slice(0, 3).map((p) => this.pull(p, networkId)));
   }
 
   /** Managers relay every network's gossip (see NetworkAgentDeps.relayedNetworks); call when networks change. */
@@ -322,7 +351,6 @@ export class NetworkAgent {
     for (const id of this.relayed) {
       if (current.has(id)) continue;
       this.relayed.delete(id);
-      if (!this.built.has(id)) this.table.forgetNetwork(id);
     }
   }
 
@@ -343,17 +371,32 @@ export class NetworkAgent {
 
   private async program(networkIds: string[]): Promise<void> {
     if (this.closed) return;
+    // Each part on its own: one that fails (a task going away meanwhile) must not hold up the rest.
+    let failed: unknown;
+    const attempt = async (what: string, work: () => Promise<void>): Promise<void> => {
+      try {
+        await work();
+      } catch (err) {
+        failed = err;
+        this.deps.logger.debug({ err, what }, 'overlay programming step failed');
+      }
+    };
     for (const id of networkIds) {
       if (!this.built.has(id)) continue;
-      await this.net.setPeers(id, remotePeers(this.table.records(id), this.deps.vtep));
-      if (this.ingress?.net.id === id) await this.net.setPublishedPorts(ingressPorts(this.table.records(id)), this.ingress.ip);
+      await attempt(`peers of ${id}`, () => this.net.setPeers(id, remotePeers(this.table.records(id), this.deps.vtep)));
+      const ingress = this.ingress;
+      if (ingress?.net.id === id) await attempt('routing mesh', () => this.net.setPublishedPorts(ingressPorts(this.table.records(id)), ingress.ip));
     }
     const touched = new Set(networkIds);
     for (const [taskId, t] of this.local) {
       if (!t.networks.some((n) => touched.has(n.net.id))) continue;
       const byNetwork = new Map(t.networks.map((n) => [n.net.id, this.table.records(n.net.id)]));
-      await this.net.setTaskBalancing(taskId, taskBalancing(byNetwork, t.networks.map((n) => n.net.id)));
+      await attempt(`balancing of ${taskId}`, async () => {
+        // Released meanwhile: nothing to program.
+        if (this.local.has(taskId)) await this.net.setTaskBalancing(taskId, taskBalancing(byNetwork, t.networks.map((n) => n.net.id)));
+      });
     }
+    if (failed !== undefined) throw failed;
   }
 
   private async refreshHostPorts(): Promise<void> {

@@ -22,6 +22,8 @@ export interface TaskNetworking {
   prepareTask(task: TaskObject): Promise<{ netnsPath: string; nameservers: string[] } | undefined>;
   setReady(taskId: string, ready: boolean): void;
   releaseTask(taskId: string): Promise<void>;
+  /** The task changed in a way its endpoints show (its traffic share). */
+  refreshTask(task: TaskObject): void;
 }
 
 export interface TaskRunnerDeps {
@@ -68,6 +70,8 @@ interface Running {
   adopted?: boolean;
   /** In the balancers (running, and healthy when it has a health check). */
   ready?: boolean;
+  /** Told to stop: its exit is a shutdown, whatever its code (SIGTERM gives 143). */
+  stopping?: boolean;
 }
 
 /**
@@ -120,7 +124,11 @@ export class TaskRunner {
         }
         continue;
       }
-      cur.task = { ...cur.task, ...t };
+      const trafficChanged = JSON.stringify(cur.task.Traffic) !== JSON.stringify(t.Traffic);
+      const next: TaskObject = { ...cur.task, ...t };
+      if (!t.Traffic) delete next.Traffic;
+      cur.task = next;
+      if (trafficChanged && !cur.adopted) this.deps.network?.refreshTask(next);
       if (cur.adopted) {
         cur.adopted = false;
         if (cur.state === 'running') this.run(cur, () => this.restoreNetwork(cur));
@@ -244,7 +252,7 @@ export class TaskRunner {
     });
     void c.wait().then((exit) => {
       this.setReady(r, false);
-      if (TERMINAL.has(r.state)) return;
+      if (TERMINAL.has(r.state) || r.stopping) return;
       if (exit.exitCode === 0) this.setState(r, 'complete', 'finished', { ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: 0 } });
       else this.setState(r, 'failed', 'task: non-zero exit', { Err: `task: non-zero exit (${exit.exitCode})${exit.oomKilled ? ' (out of memory)' : ''}`, ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: exit.exitCode } });
     });
@@ -259,6 +267,7 @@ export class TaskRunner {
     const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
     // Out of every balancer before the signal, so no new connection reaches a stopping task.
     const wasReady = r.ready === true;
+    r.stopping = true;
     this.setReady(r, false);
     if (wasReady && c && c.status() === 'running' && r.task.NetworksAttachments?.length) await new Promise((res) => setTimeout(res, DRAIN_MS));
     if (c && c.status() === 'running') {

@@ -255,6 +255,15 @@ export class FakeServicesBackend implements ServicesBackend {
     return { Warnings: [] };
   }
 
+  async promoteService(ref: string): Promise<void> {
+    this.record('promoteService', ref);
+    const s = this.resolve(this.services, 'service', ref);
+    if (s.UpdateStatus?.State !== 'updating' || !s.Spec.Strategy || s.Spec.Strategy.Type === 'rolling') {
+      throw new SwarmError('CONFLICT', `service ${s.Spec.Name} has no canary or blue/green deployment in progress`);
+    }
+    s.Deployment = { ...(s.Deployment ?? { Step: 0, StepStartedAt: new Date().toISOString() }), Promoted: true };
+  }
+
   async removeService(ref: string): Promise<void> {
     this.record('removeService', ref);
     const service = this.resolve(this.services, 'service', ref);

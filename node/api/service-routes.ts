@@ -251,6 +251,13 @@ const serviceSpecShape = object({
   DependsOn: optional(
     arrayOf(object({ Service: required(nonEmpty), Condition: withDefault(oneOf(['service_started', 'service_healthy'] as const), () => 'service_started' as const) })),
   ),
+  Strategy: optional(
+    object({
+      Type: required(oneOf(['rolling', 'canary', 'blue-green'] as const)),
+      Steps: optional(arrayOf(integer({ min: 1, max: 100 }))),
+      StepInterval: optional(duration),
+    }),
+  ),
 });
 
 /** The spec as the backend takes it: only known fields, every one checked. */
@@ -262,6 +269,13 @@ const serviceSpecDecoder: Decoder<ServiceSpec> = (value, path) => {
     if (ingress >= 0) {
       throw new ValidationError(`EndpointSpec.Ports[${ingress}]`, "is published in ingress mode, which can't be used with EndpointSpec.Mode dnsrr: publish it with PublishMode host");
     }
+  }
+  const steps = spec.Strategy?.Steps ?? [];
+  for (let i = 1; i < steps.length; i++) {
+    if (steps[i]! <= steps[i - 1]!) throw new ValidationError(`Strategy.Steps[${i}]`, `must rise: ${steps[i]} after ${steps[i - 1]}`);
+  }
+  if (spec.Strategy && spec.Strategy.Type !== 'canary' && (spec.Strategy.Steps || spec.Strategy.StepInterval)) {
+    throw new ValidationError('Strategy', `Steps and StepInterval are for Type canary, not ${spec.Strategy.Type}`);
   }
   const seen = new Set<string>();
   for (const [i, p] of (endpoint?.Ports ?? []).entries()) {
@@ -354,6 +368,11 @@ export function serviceRoutes(services: ServicesBackend | undefined): Route[] {
       if (spec.Name === '') throw new ValidationError('', 'invalid ServiceSpec: Name must not be empty on update: give the service\'s name');
       const result = await backend.updateService(id(params), version, spec, { rollback });
       return { json: { Warnings: result.Warnings } };
+    }),
+    // Not in Docker's API: the next canary step now, or the blue/green switch.
+    route('POST', '/services/{id}/promote', async ({ params }) => {
+      await sb().promoteService(id(params));
+      return ok;
     }),
     route('DELETE', '/services/{id}', async ({ params }) => {
       await sb().removeService(id(params));

@@ -55,6 +55,8 @@ export interface ServicesBackend {
   /** Optimistic concurrency: `version` must be the service's current Version.Index. rollback: "previous" reverts to PreviousSpec. */
   updateService(ref: string, version: number, spec: ServiceSpec, opts: { rollback: boolean }): Promise<{ Warnings: string[] }>;
   removeService(ref: string): Promise<void>;
+  /** A canary deployment's next step now; a blue/green deployment's switch. CONFLICT when none runs. */
+  promoteService(ref: string): Promise<void>;
   /** The service's tasks' container logs, merged, with the task and node they came from. */
   serviceLogs(ref: string, opts: { follow: boolean; tail: number | undefined; since: Date | undefined }, signal: AbortSignal): AsyncIterable<{ stream: 'stdout' | 'stderr'; time: string; line: string; taskId: string; nodeId: string }>;
 

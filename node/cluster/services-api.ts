@@ -178,11 +178,34 @@ export class ServicesApi implements ServicesBackend {
       if (next.Name !== current.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a service cannot be renamed');
       const planner = new AddressPlanner(this.allocatorView());
       const allocated = allocateEndpoint({ serviceId: current.ID, spec: next, current, services: this.manager().store.list('services'), planner });
-      const UpdateStatus = updateStatusForWrite(current, { spec: allocated.spec, ports: allocated.endpoint?.Ports }, { rollback: opts.rollback, now: new Date().toISOString() });
-      const updated: ServiceObject = { ...current, Spec: allocated.spec, PreviousSpec: current.Spec, Endpoint: allocated.endpoint, ...(UpdateStatus ? { UpdateStatus } : {}) };
+      const now = new Date().toISOString();
+      const UpdateStatus = updateStatusForWrite(current, { spec: allocated.spec, ports: allocated.endpoint?.Ports }, { rollback: opts.rollback, now });
+      const { Deployment: _previous, ...rest } = current;
+      // A new update starts its canary or blue/green deployment from the beginning.
+      const starts = UpdateStatus !== current.UpdateStatus && UpdateStatus?.State === 'updating';
+      const updated: ServiceObject = {
+        ...(starts || opts.rollback ? rest : current),
+        Spec: allocated.spec,
+        PreviousSpec: current.Spec,
+        Endpoint: allocated.endpoint,
+        ...(UpdateStatus ? { UpdateStatus } : {}),
+        ...(starts ? { Deployment: { Step: 0, StepStartedAt: now } } : {}),
+      };
       await this.commit(m, [{ op: 'update', table: 'services', object: updated, expectVersion: version }, ...planner.networkUpdates()]);
       return { Warnings: allocated.warnings };
     });
+  }
+
+  async promoteService(ref: string): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const s = this.resolve<ServiceObject>('services', ref, 'service');
+    const type = s.Spec.Strategy?.Type ?? 'rolling';
+    if (s.UpdateStatus?.State !== 'updating' || type === 'rolling') {
+      throw new SwarmError('CONFLICT', `service ${s.Spec.Name} has no canary or blue/green deployment in progress`, 'promote applies while `service update` of a service with --strategy canary or blue-green runs');
+    }
+    const Deployment = { ...(s.Deployment ?? { Step: 0, StepStartedAt: new Date().toISOString() }), Promoted: true };
+    await this.commit(m, [{ op: 'update', table: 'services', object: { ...s, Deployment }, expectVersion: s.Version.Index }]);
   }
 
   async removeService(ref: string): Promise<void> {

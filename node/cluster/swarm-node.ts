@@ -323,6 +323,7 @@ export class SwarmNode implements SwarmBackend {
               prepareTask: async (t) => (await network).prepareTask(t),
               setReady: (taskId, ready) => void network.then((a) => a.setReady(taskId, ready)),
               releaseTask: async (taskId) => (await network).releaseTask(taskId),
+              refreshTask: (task) => void network.then((a) => a.refreshTask(task)),
             },
           }
         : {}),

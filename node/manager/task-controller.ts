@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { newObjectId, type ClusterStore, type ReplicatedStore } from '../store/index.js';
-import type { StoreAction, TaskObject } from '../store/index.js';
+import type { ServiceObject, StoreAction, TaskObject } from '../store/index.js';
 import { AddressPlanner, allocateTaskNetworking, planNodeAttachments, type AllocatorView } from './allocator/index.js';
 import { reconcileCluster, type ReconcilePlan } from './orchestrator/index.js';
 import { ASSIGNED_MESSAGE, Scheduler, toSchedulerNode } from './scheduler/index.js';
@@ -141,22 +141,40 @@ export class TaskController {
       const { Version: _v, ...object } = task;
       actions.push({ op: 'create', table: 'tasks', object });
     }
+    // One write per task: its desired state and its traffic share may change together.
+    const changed = new Map<string, TaskObject>();
+    const changing = (id: string): TaskObject | undefined => {
+      const t = changed.get(id) ?? this.store.get('tasks', id);
+      if (t) changed.set(id, t);
+      return t;
+    };
     for (const u of plan.update) {
-      const t = this.store.get('tasks', u.taskId);
+      const t = changing(u.taskId);
       if (!t) continue;
       const status = u.message && t.Status.Message !== u.message && !t.NodeID ? { ...t.Status, Message: u.message, Timestamp: stamp } : t.Status;
-      actions.push({ op: 'update', table: 'tasks', object: { ...t, DesiredState: u.desiredState, Status: status }, expectVersion: t.Version.Index });
+      changed.set(t.ID, { ...t, DesiredState: u.desiredState, Status: status });
     }
+    for (const c of plan.traffic) {
+      const t = changing(c.taskId);
+      if (!t) continue;
+      const { Traffic: _old, ...rest } = t;
+      changed.set(t.ID, c.traffic ? { ...rest, Traffic: c.traffic } : rest);
+    }
+    for (const t of changed.values()) actions.push({ op: 'update', table: 'tasks', object: t, expectVersion: this.store.get('tasks', t.ID)!.Version.Index });
     for (const id of plan.remove) {
       const t = this.store.get('tasks', id);
       if (t) actions.push({ op: 'delete', table: 'tasks', id, expectVersion: t.Version.Index });
     }
     // An update's progress: a new UpdateStatus (paused, completed, ...), or a rollback's spec swap.
-    for (const c of plan.services) {
+    // One write per service: the changes of one round merge (a later one wins a field).
+    const byService = new Map<string, (typeof plan.services)[number]>();
+    for (const c of plan.services) byService.set(c.serviceId, { ...byService.get(c.serviceId), ...c });
+    for (const c of byService.values()) {
       const svc = this.store.get('services', c.serviceId);
       if (!svc || svc.Version.Index !== c.expectVersion) continue;
-      this.logger.info({ service: svc.Spec.Name, state: c.UpdateStatus.State, message: c.UpdateStatus.Message }, 'service update');
-      actions.push({ op: 'update', table: 'services', object: { ...svc, UpdateStatus: c.UpdateStatus, ...(c.rollback ?? {}) }, expectVersion: c.expectVersion });
+      this.logger.info({ service: svc.Spec.Name, state: c.UpdateStatus?.State, message: c.UpdateStatus?.Message, deployment: c.Deployment }, 'service update');
+      const next: ServiceObject = { ...svc, ...(c.UpdateStatus ? { UpdateStatus: c.UpdateStatus } : {}), ...(c.Deployment ? { Deployment: c.Deployment } : {}), ...(c.rollback ?? {}) };
+      actions.push({ op: 'update', table: 'services', object: next, expectVersion: c.expectVersion });
     }
     this.wakeAt(plan.wakeAt);
     if (actions.length === 0) return;

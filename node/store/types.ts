@@ -192,6 +192,22 @@ export interface ServiceSpec {
    * (and, for service_healthy, be healthy) before this one's tasks start. By service name.
    */
   DependsOn?: { Service: string; Condition: 'service_started' | 'service_healthy' }[];
+  /** Not in Docker's API: how a spec change reaches the tasks; Docker's rolling update when absent. */
+  Strategy?: DeploymentStrategy;
+}
+
+/**
+ * canary: the new version takes a rising share of new connections through the VIP and the
+ * routing mesh, step by step (each held StepInterval, or until `swarm service promote`), as
+ * many slots updated as its share needs; blue-green: the new version runs at full scale beside
+ * the old under `preview.NAME`, and `swarm service promote` switches the VIP to it at once.
+ */
+export interface DeploymentStrategy {
+  Type: 'rolling' | 'canary' | 'blue-green';
+  /** canary: percent of new connections at each step, rising; 100 is the last (added when missing). */
+  Steps?: number[];
+  /** canary: nanoseconds each step holds before the next; 0 or absent: until promoted. */
+  StepInterval?: number;
 }
 
 /** A service's endpoint as allocated: its ports (published ports filled in) and one VIP per network ("10.0.1.2/24"). */
@@ -206,6 +222,8 @@ export interface ServiceObject extends StoredObject {
   PreviousSpec?: ServiceSpec;
   Endpoint?: ServiceEndpoint;
   UpdateStatus?: { State: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; StartedAt?: string; CompletedAt?: string; Message?: string };
+  /** Not in Docker's API: where a canary or blue/green deployment is (reset when an update starts). */
+  Deployment?: { Step: number; StepStartedAt: string; Promoted?: boolean };
 }
 
 /** SwarmKit's task states, in order: a task's state only moves forward. */
@@ -237,6 +255,12 @@ export interface TaskStatus {
   Health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
+/** A relative share of new connections (absent: equal shares), and a blue/green preview (outside the VIP). */
+export interface TaskTraffic {
+  Weight: number;
+  Preview?: boolean;
+}
+
 /** A task's (or a node's) place on one network: the network as it was, and its addresses ("10.0.1.5/24"). */
 export interface NetworkAttachment {
   Network: NetworkObject;
@@ -261,6 +285,8 @@ export interface TaskObject extends StoredObject {
   NotBefore?: string;
   /** Set by the allocator when the task is created: one address per network the task joins. */
   NetworksAttachments?: NetworkAttachment[];
+  /** Not in Docker's API: the task's share of its service's traffic during a canary or blue/green deployment. */
+  Traffic?: TaskTraffic;
   /** The service's name and its endpoint (VIPs, ports) when the task was created, for the worker's DNS and balancing. */
   ServiceAnnotations?: { Name: string };
   Endpoint?: ServiceEndpoint;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/support/eventually.js';
 import { macFromIp } from '../ipam/index.js';
 import type { HostNetworkSpec } from '../types.js';
-import { HostNetwork, isDatapathError, type Peer } from './index.js';
+import { HostNetwork, isDatapathError, type Peer, type VipBackends } from './index.js';
 import { runCommand } from './runner.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -99,6 +99,13 @@ async function connect(fromNs: string, ip: string, port: number, timeoutSec = 2)
   } catch {
     return undefined;
   }
+}
+
+/** `count` connections, one after another (each a new connection through `numgen inc`). */
+async function connectMany(fromNs: string, ip: string, port: number, count: number): Promise<(string | undefined)[]> {
+  const replies: (string | undefined)[] = [];
+  for (let i = 0; i < count; i++) replies.push(await connect(fromNs, ip, port));
+  return replies;
 }
 
 async function ping(fromNs: string, ip: string, waitSec = 2): Promise<boolean> {
@@ -330,6 +337,17 @@ describe.skipIf(!isRoot)('overlay data path between two namespace hosts', () => 
     const started = performance.now();
     expect(await connect(`${PREFIX1}t1`, '10.0.1.201', 8080)).toBeUndefined();
     expect(performance.now() - started).toBeLessThan(1000);
+
+    // A canary step, 1:3: `numgen inc mod 4` gives exactly a quarter of new connections to the first.
+    await host1.setTaskBalancing('t1', [{ vip: '10.0.1.200', backends: ['10.0.1.12', '10.0.1.14'], weights: [1, 3] }]);
+    const weighted = await connectMany(`${PREFIX1}t1`, '10.0.1.200', 8080, 100);
+    expect(weighted.filter((r) => r === 't2\n')).toHaveLength(25);
+    expect(weighted.filter((r) => r === 't4\n')).toHaveLength(75);
+    const invalid = async (vips: VipBackends[]): Promise<string> => ((await host1.setTaskBalancing('t1', vips).catch((e: unknown) => e)) as Error).message;
+    const vip = { vip: '10.0.1.200', backends: ['10.0.1.12', '10.0.1.14'] };
+    expect(await invalid([{ ...vip, weights: [1] }])).toMatch(/^vips\[0\]\.weights: has 1 entries for 2 backends/);
+    expect(await invalid([{ ...vip, weights: [1, -1] }])).toMatch(/^vips\[0\]\.weights\[1\]: -1 is not a weight/);
+    expect(await invalid([{ ...vip, weights: [0.5, 1] }])).toMatch(/^vips\[0\]\.weights\[0\]: 0\.5 is not a weight/);
     await host1.setTaskBalancing('t1', []);
     expect(must('nsenter', [inNs(`${PREFIX1}t1`), 'nft', 'list', 'tables'])).not.toContain('swarm_lb');
   });
@@ -356,6 +374,24 @@ describe.skipIf(!isRoot)('overlay data path between two namespace hosts', () => 
     const started = performance.now();
     expect(await connect(CLIENT, IP1, 30081)).toBeUndefined();
     expect(performance.now() - started).toBeLessThan(1000);
+
+    // Weighted 3:1 over two address . port pairs (the ranged concatenation map, in the kernel).
+    await serve(`${PREFIX2}t5`, 81, '10.0.255.15', 'echo', 't5b');
+    await host1.setPublishedPorts(
+      [
+        { protocol: 'tcp', port: 30080, backends: [{ ip: '10.0.255.15', port: 80, weight: 3 }, { ip: '10.0.255.15', port: 81 }] },
+        { protocol: 'tcp', port: 30081, backends: [{ ip: '10.0.255.15', port: 80, weight: 0 }] },
+      ],
+      '10.0.255.2',
+    );
+    const weighted = await connectMany(CLIENT, IP1, 30080, 8);
+    expect([weighted.filter((r) => r === 't5\n').length, weighted.filter((r) => r === 't5b\n').length]).toEqual([6, 2]);
+    expect(await connect(CLIENT, IP1, 30081)).toBeUndefined();
+    const bad: unknown = await host1
+      .setPublishedPorts([{ protocol: 'tcp', port: 30080, backends: [{ ip: '10.0.255.15', port: 80, weight: Number.NaN }] }], '10.0.255.2')
+      .catch((e: unknown) => e);
+    expect(isDatapathError(bad, 'INVALID_ARGUMENT')).toBe(true);
+    expect((bad as Error).message).toMatch(/^ports\[0\]\.backends\[0\]\.weight: null is not a weight/);
 
     // The outside cannot reach a task directly, even with a route to its subnet; without the
     // forward rules it could (control).

@@ -33,6 +33,7 @@ import {
 } from './names.js';
 import {
   HOST_TABLES,
+  MAX_WEIGHT_SLOTS,
   chooseDefaultRoute,
   fdbFromKernel,
   neighFromKernel,
@@ -54,6 +55,21 @@ import {
   type VipBackends,
 } from './render.js';
 import { Shell, type Netns } from './runner.js';
+
+function checkWeight(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidArgument(field, `${JSON.stringify(value)} is not a weight (a non-negative safe integer)`);
+  }
+  return value;
+}
+
+/** Unequal weights map onto at most MAX_WEIGHT_SLOTS `numgen` values, at least one per positive weight. */
+function checkWeightCount(weights: readonly number[], field: string): void {
+  const positive = weights.filter((w) => w > 0);
+  if (positive.length > MAX_WEIGHT_SLOTS && positive.some((w) => w !== positive[0])) {
+    throw invalidArgument(field, `${positive.length} backends with unequal weights; at most ${MAX_WEIGHT_SLOTS} can be weighted`);
+  }
+}
 
 export interface HostNetworkOptions {
   /** This host's underlay address (the VTEP), e.g. "10.220.5.1"; the device holding it is the underlay device. */
@@ -428,7 +444,15 @@ export class HostNetwork {
         if (seen.has(vip)) throw invalidArgument(`vips[${i}].vip`, `${vip} is listed twice`);
         seen.add(vip);
         if (!Array.isArray(v.backends)) throw invalidArgument(`vips[${i}].backends`, 'must be a list');
-        return { vip, backends: v.backends.map((b, j) => checkIp(b, `vips[${i}].backends[${j}]`)) };
+        const backends = v.backends.map((b, j) => checkIp(b, `vips[${i}].backends[${j}]`));
+        if (v.weights === undefined) return { vip, backends };
+        if (!Array.isArray(v.weights)) throw invalidArgument(`vips[${i}].weights`, 'must be a list');
+        if (v.weights.length !== backends.length) {
+          throw invalidArgument(`vips[${i}].weights`, `has ${v.weights.length} entries for ${backends.length} backends`);
+        }
+        const weights = v.weights.map((w, j) => checkWeight(w, `vips[${i}].weights[${j}]`));
+        checkWeightCount(weights, `vips[${i}].weights`);
+        return { vip, backends, weights };
       });
       const ns = taskNetnsName(this.prefix, taskId);
       if (!existsSync(netnsPath(ns))) {
@@ -445,14 +469,14 @@ export class HostNetwork {
       const checked = ports.map((p, i) => {
         const field = `ports[${i}]`;
         if (!Array.isArray(p?.backends)) throw invalidArgument(`${field}.backends`, 'must be a list');
-        return {
-          protocol: checkProtocol(p.protocol, `${field}.protocol`),
-          port: checkPort(p.port, `${field}.port`),
-          backends: p.backends.map((b, j) => ({
-            ip: checkIp(b?.ip, `${field}.backends[${j}].ip`),
-            port: checkPort(b.port, `${field}.backends[${j}].port`),
-          })),
-        };
+        const protocol = checkProtocol(p.protocol, `${field}.protocol`);
+        const port = checkPort(p.port, `${field}.port`);
+        const backends = p.backends.map((b, j): PublishedPortBackends['backends'][number] => {
+          const target = { ip: checkIp(b?.ip, `${field}.backends[${j}].ip`), port: checkPort(b.port, `${field}.backends[${j}].port`) };
+          return b.weight === undefined ? target : { ...target, weight: checkWeight(b.weight, `${field}.backends[${j}].weight`) };
+        });
+        checkWeightCount(backends.map((b) => b.weight ?? 1), `${field}.backends`);
+        return { protocol, port, backends };
       });
       this.checkPortClash('ports', checked, this.hostPorts);
       let snat: { ip: string; bridge: string } | undefined;

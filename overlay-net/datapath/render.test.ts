@@ -13,6 +13,7 @@ import {
   renderMesh,
   renderNetworkLines,
   renderTaskBalancing,
+  weightSlots,
 } from './render.js';
 
 function net(over: Partial<HostNetworkSpec> & { vni: number; subnet: string; gateway: string }): HostNetworkSpec {
@@ -87,6 +88,30 @@ describe('table ip swarm_lb (VIPs inside a task)', () => {
   it('an empty list only removes the table', () => {
     expect(renderTaskBalancing([])).toBe('table ip swarm_lb {}\ndelete table ip swarm_lb\n');
   });
+
+  it('spreads by weight: contiguous numgen ranges, sized in proportion', () => {
+    const text = renderTaskBalancing([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6', '10.0.1.7'], weights: [10, 30, 60] }]);
+    const rule = 'ip daddr 10.0.1.2 dnat ip to numgen inc mod 10 map { 0 : 10.0.1.5, 1-3 : 10.0.1.6, 4-9 : 10.0.1.7 }';
+    expect(text.split(rule).length - 1).toBe(2);
+    // Equal weights are plain round-robin, as without weights.
+    expect(renderTaskBalancing([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'], weights: [4, 4] }])).toBe(
+      renderTaskBalancing([{ vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6'] }]),
+    );
+  });
+
+  it('skips weight-0 backends, and rejects a VIP whose every weight is 0', () => {
+    const text = renderTaskBalancing([
+      { vip: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.6', '10.0.1.7'], weights: [0, 2, 1] },
+      { vip: '10.0.1.3', backends: ['10.0.1.5', '10.0.1.8'], weights: [0, 5] },
+      { vip: '10.0.1.4', backends: ['10.0.1.5'], weights: [0] },
+    ]);
+    expect(text).toContain('ip daddr 10.0.1.2 dnat ip to numgen inc mod 3 map { 0-1 : 10.0.1.6, 2 : 10.0.1.7 }');
+    expect(text).toContain('ip daddr 10.0.1.3 dnat ip to 10.0.1.8\n');
+    const rejects = text.slice(text.indexOf('chain reject_output {'));
+    expect(rejects).toContain('ip daddr 10.0.1.4 meta l4proto tcp reject with tcp reset');
+    expect(text.slice(0, text.indexOf('chain reject_output {'))).not.toContain('10.0.1.4');
+    expect(text).not.toMatch(/: 10\.0\.1\.5\b/);
+  });
 });
 
 describe('table ip swarm_mesh (ingress routing mesh)', () => {
@@ -113,6 +138,20 @@ describe('table ip swarm_mesh (ingress routing mesh)', () => {
     expect(renderMesh(ports.slice(0, 2), undefined)).not.toContain('reject');
   });
 
+  it('spreads by weight over address . port pairs; all weights 0 rejects', () => {
+    const weighted = [
+      { protocol: 'tcp' as const, port: 30080, backends: [{ ip: '10.255.0.5', port: 80, weight: 1 }, { ip: '10.255.0.6', port: 8080, weight: 3 }, { ip: '10.255.0.7', port: 80, weight: 0 }] },
+      { protocol: 'tcp' as const, port: 30081, backends: [{ ip: '10.255.0.5', port: 80, weight: 0 }] },
+      { protocol: 'udp' as const, port: 30053, backends: [{ ip: '10.255.0.7', port: 53 }, { ip: '10.255.0.8', port: 53, weight: 2 }] },
+    ];
+    const text = renderMesh(weighted, undefined);
+    const rule = 'fib daddr type local tcp dport 30080 dnat ip to numgen inc mod 4 map { 0 : 10.255.0.5 . 80, 1-3 : 10.255.0.6 . 8080 }';
+    expect(text.split(rule).length - 1).toBe(2);
+    expect(text).toContain('fib daddr type local udp dport 30053 dnat ip to numgen inc mod 3 map { 0 : 10.255.0.7 . 53, 1-2 : 10.255.0.8 . 53 }');
+    expect(text.slice(text.indexOf('chain reject_input {'))).toContain('tcp dport 30081 reject with tcp reset');
+    expect(text).not.toContain('dport 30081 dnat');
+  });
+
   it('SNATs DNATed traffic leaving through the ingress bridge to this host', () => {
     expect(renderMesh(ports, { ip: '10.255.0.2', bridge: 'swbr4096' })).toContain('oifname "swbr4096" ct status dnat snat ip to 10.255.0.2');
     expect(renderMesh(ports, undefined)).not.toContain('postrouting');
@@ -120,6 +159,57 @@ describe('table ip swarm_mesh (ingress routing mesh)', () => {
 
   it('no ports: no table', () => {
     expect(renderMesh([], { ip: '10.255.0.2', bridge: 'swbr4096' })).toBe('table ip swarm_mesh {}\ndelete table ip swarm_mesh\n');
+  });
+});
+
+describe('weightSlots (numgen values per weight)', () => {
+  it('keeps small weights exactly, divided by their common divisor', () => {
+    expect(weightSlots([1, 3])).toEqual([1, 3]);
+    expect(weightSlots([10, 90])).toEqual([1, 9]);
+    expect(weightSlots([6, 0, 4])).toEqual([3, 0, 2]);
+    expect(weightSlots([7, 7, 7])).toEqual([1, 1, 1]);
+    expect(weightSlots([1, 9999])).toEqual([1, 9999]);
+    expect(weightSlots([0, 0])).toEqual([0, 0]);
+    expect(weightSlots([])).toEqual([]);
+  });
+
+  it('scales larger sums to 10000 values, at least one per positive weight', () => {
+    // 1 : 10^6 would starve the first: it keeps one value, taken from the second.
+    expect(weightSlots([1, 1_000_000])).toEqual([1, 9999]);
+    expect(weightSlots([1, 10_000])).toEqual([1, 9999]);
+    expect(weightSlots([1, 1, 10_000, 0])).toEqual([1, 1, 9998, 0]);
+    // Exact shares 999.9, 1999.8, 7000.3: the two values left go to the largest fractions.
+    expect(weightSlots([1_000, 2_000, 7_001])).toEqual([1, 2, 7]);
+    // Shares 0.1 (three times) and 9999.7: the raised ones' values come from the largest count.
+    expect(weightSlots([1, 1, 1, 99_997])).toEqual([1, 1, 1, 9997]);
+    // Ties: a value left goes to the earlier weight, a value taken back comes from the later.
+    expect(weightSlots([5_000, 5_000, 1])).toEqual([5000, 4999, 1]);
+    expect(weightSlots([1, 1, 1, 49_998, 49_999])).toEqual([1, 1, 1, 4999, 4998]);
+    // Sums past 2^53 stay exact.
+    expect(weightSlots([Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1])).toEqual([1, 1]);
+    // Many equal weights stay one value each, however many.
+    expect(weightSlots(Array.from({ length: 12_000 }, () => 3))).toEqual(Array.from({ length: 12_000 }, () => 1));
+  });
+
+  it('stays within 10000 values and close to the exact shares', () => {
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31);
+    for (let round = 0; round < 200; round++) {
+      const weights = Array.from({ length: 1 + (next() % 20) }, () => (next() % 4 === 0 ? 0 : next() % (round < 100 ? 1000 : 1_000_000)));
+      const slots = weightSlots(weights);
+      const n = slots.reduce((a, b) => a + b, 0);
+      const sum = weights.reduce((a, b) => a + b, 0);
+      expect(n).toBeLessThanOrEqual(10_000);
+      if (sum === 0) {
+        expect(n).toBe(0);
+        continue;
+      }
+      weights.forEach((w, i) => {
+        expect(slots[i]! > 0).toBe(w > 0);
+        const positive = weights.filter((x) => x > 0).length;
+        expect(Math.abs(slots[i]! / n - w / sum)).toBeLessThan((positive + 1) / 10_000 + 1e-12);
+      });
+    }
   });
 });
 

@@ -87,18 +87,103 @@ function vxlanUntracked(): string[] {
   ];
 }
 
-/** `numgen inc` spreads new connections round-robin; one target needs no map. */
-function dnatTo(targets: readonly { ip: string; port?: number }[]): string {
-  const [only] = targets;
-  if (targets.length === 1 && only) return `dnat ip to ${only.ip}${only.port === undefined ? '' : `:${only.port}`}`;
-  // In a map an address and a port are a concatenation, `ip . port`.
-  const entries = targets.map((t, i) => `${i} : ${t.ip}${t.port === undefined ? '' : ` . ${t.port}`}`).join(', ');
-  return `dnat ip to numgen inc mod ${targets.length} map { ${entries} }`;
+/** The most values a weighted `numgen inc mod N` map gets: N ≤ this. */
+export const MAX_WEIGHT_SLOTS = 10_000;
+
+function gcd(a: bigint, b: bigint): bigint {
+  return b === 0n ? a : gcd(b, a % b);
+}
+
+/** Divided by their greatest common divisor: 10:90 needs 10 values, not 100. */
+function reduced(weights: readonly bigint[]): bigint[] {
+  const g = weights.reduce((acc, w) => gcd(w, acc), 0n);
+  return g <= 1n ? [...weights] : weights.map((w) => w / g);
+}
+
+/**
+ * How many of the `numgen inc mod N` values each weight gets (N is their sum). Weights are divided
+ * by their common divisor and kept exactly when they sum to at most MAX_WEIGHT_SLOTS (or are all
+ * equal: plain round-robin, one value each). Otherwise N = MAX_WEIGHT_SLOTS, apportioned by largest
+ * remainder (Hamilton): each weight gets the floor of its exact share of N, and the values left go
+ * one each to the largest fractions (ties to the earlier weight). A positive weight whose share is
+ * under one value gets one anyway (never starved); the values that costs are taken back one each
+ * from the largest counts (ties to the later weight). The result is reduced again. BigInt: sums of
+ * safe integers may pass 2^53. Weights of 0 get none. The caller keeps the positive weights at most
+ * MAX_WEIGHT_SLOTS when they differ.
+ */
+export function weightSlots(weights: readonly number[]): number[] {
+  const exact = reduced(weights.map((w) => BigInt(w)));
+  const total = exact.reduce((a, w) => a + w, 0n);
+  if (total <= BigInt(MAX_WEIGHT_SLOTS) || exact.every((w) => w <= 1n)) return exact.map(Number);
+  const n = BigInt(MAX_WEIGHT_SLOTS);
+  const shares = exact.map((w) => ({ count: (w * n) / total, remainder: (w * n) % total, raised: false }));
+  for (const s of shares) {
+    if (s.count === 0n && s.remainder > 0n) Object.assign(s, { count: 1n, raised: true });
+  }
+  let left = n - shares.reduce((a, s) => a + s.count, 0n);
+  const byRemainder = [...shares.keys()]
+    .filter((i) => !shares[i]!.raised && shares[i]!.remainder > 0n)
+    .sort((a, b) => {
+      const d = shares[b]!.remainder - shares[a]!.remainder;
+      return d > 0n ? 1 : d < 0n ? -1 : a - b;
+    });
+  for (const i of byRemainder) {
+    if (left <= 0n) break;
+    shares[i]!.count += 1n;
+    left -= 1n;
+  }
+  // Raising made more than N: the caller's bound (positive weights ≤ N) leaves enough above one.
+  const bySize = [...shares.keys()].sort((a, b) => {
+    const d = shares[b]!.count - shares[a]!.count;
+    return d > 0n ? 1 : d < 0n ? -1 : b - a;
+  });
+  for (let taken = true; left < 0n && taken; ) {
+    taken = false;
+    for (const i of bySize) {
+      if (left >= 0n) break;
+      if (shares[i]!.count <= 1n) continue;
+      shares[i]!.count -= 1n;
+      left += 1n;
+      taken = true;
+    }
+  }
+  return reduced(shares.map((s) => s.count)).map(Number);
+}
+
+interface DnatTarget {
+  ip: string;
+  port?: number;
+  /** Absent: 1. */
+  weight?: number;
+}
+
+/**
+ * `numgen inc` spreads new connections: each target owns a contiguous range of its values, sized
+ * by weight (one value each when equal: round-robin); one target needs no map. Undefined when no
+ * target has a share (the caller rejects instead).
+ */
+function dnatTo(targets: readonly DnatTarget[]): string | undefined {
+  const slots = weightSlots(targets.map((t) => t.weight ?? 1));
+  const entries: string[] = [];
+  let next = 0;
+  targets.forEach((t, i) => {
+    const n = slots[i]!;
+    if (n === 0) return;
+    // In a map an address and a port are a concatenation, `ip . port`; the keys are ranges.
+    entries.push(`${n === 1 ? next : `${next}-${next + n - 1}`} : ${t.ip}${t.port === undefined ? '' : ` . ${t.port}`}`);
+    next += n;
+  });
+  const only = targets[slots.findIndex((n) => n > 0)];
+  if (entries.length === 0 || only === undefined) return undefined;
+  if (entries.length === 1) return `dnat ip to ${only.ip}${only.port === undefined ? '' : `:${only.port}`}`;
+  return `dnat ip to numgen inc mod ${next} map { ${entries.join(', ')} }`;
 }
 
 export interface VipBackends {
   vip: string;
   backends: string[];
+  /** Parallel to `backends`: relative shares of new connections (absent: equal; 0: none). */
+  weights?: number[];
 }
 
 /**
@@ -113,10 +198,11 @@ function rejectRule(match: string, protocol: 'tcp' | 'udp'): string {
 /** Table `ip swarm_lb` inside a task's netns: its services' VIPs, DNATed to their tasks. */
 export function renderTaskBalancing(vips: readonly VipBackends[]): string {
   if (vips.length === 0) return replaceTable(BALANCING_TABLE, undefined);
-  const dnat = vips.filter((v) => v.backends.length > 0).map(({ vip, backends }) => `ip daddr ${vip} ${dnatTo(backends.map((ip) => ({ ip })))}`);
+  const rules = vips.map(({ vip, backends, weights }) => ({ vip, dnat: dnatTo(backends.map((ip, i) => ({ ip, weight: weights?.[i] }))) }));
+  const dnat = rules.flatMap(({ vip, dnat: d }) => (d === undefined ? [] : [`ip daddr ${vip} ${d}`]));
   // No task to send to: fail fast instead of letting clients time out.
-  const reject = vips
-    .filter((v) => v.backends.length === 0)
+  const reject = rules
+    .filter((r) => r.dnat === undefined)
     .flatMap(({ vip }) => [`ip daddr ${vip} meta l4proto tcp reject with tcp reset`, `ip daddr ${vip} reject with icmp type host-unreachable`]);
   const body = [...chain('prerouting', 'prerouting', 'nat', 'dstnat', dnat), ...chain('output', 'output', 'nat', DSTNAT, dnat)];
   if (reject.length > 0) body.push(...chain('reject_output', 'output', 'filter', 'filter', reject));
@@ -126,7 +212,8 @@ export function renderTaskBalancing(vips: readonly VipBackends[]): string {
 export interface PublishedPortBackends {
   protocol: 'tcp' | 'udp';
   port: number;
-  backends: { ip: string; port: number }[];
+  /** `weight`: relative share of new connections (absent: 1; 0: none). */
+  backends: { ip: string; port: number; weight?: number }[];
 }
 
 /** Reject chains for ports without a target: from outside (input) and from this host (output). */
@@ -150,12 +237,11 @@ export function renderMesh(
 ): string {
   if (ports.length === 0) return replaceTable(MESH_TABLE, undefined);
   // Only traffic addressed to this host: connections tasks make to other hosts' ports pass untouched.
-  const dnat = ports
-    .filter((p) => p.backends.length > 0)
-    .map(({ protocol, port, backends }) => `fib daddr type local ${protocol} dport ${port} ${dnatTo(backends)}`);
+  const rules = ports.map((p) => ({ ...p, dnat: dnatTo(p.backends) }));
+  const dnat = rules.flatMap(({ protocol, port, dnat: d }) => (d === undefined ? [] : [`fib daddr type local ${protocol} dport ${port} ${d}`]));
   const body = [...chain('prerouting', 'prerouting', 'nat', 'dstnat', dnat), ...chain('output', 'output', 'nat', DSTNAT, dnat)];
   if (snat) body.push(...chain('postrouting', 'postrouting', 'nat', 'srcnat', [`oifname "${snat.bridge}" ct status dnat snat ip to ${snat.ip}`]));
-  body.push(...portRejectChains(ports.filter((p) => p.backends.length === 0)));
+  body.push(...portRejectChains(rules.filter((p) => p.dnat === undefined)));
   return replaceTable(MESH_TABLE, body);
 }
 

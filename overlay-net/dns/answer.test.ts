@@ -105,3 +105,65 @@ describe('answer', () => {
     expect(shuffle(items, () => 0.999999999)).toHaveLength(20);
   });
 });
+
+describe('answer: blue/green previews and canary weights', () => {
+  const green = { ...web, preview: true };
+  const greenCache = { ...cache, preview: true };
+  const bg: EndpointRecord[] = [
+    task('b1', '10.0.1.3', web),
+    task('g1', '10.0.1.20', green),
+    task('g2', '10.0.1.21', green),
+    task('g3', '10.0.1.22', green, { ready: false }),
+    task('c1', '10.0.1.10', cache),
+    task('c2', '10.0.1.11', { ...cache, weight: 0 }),
+    task('c3', '10.0.1.12', { ...cache, weight: 3 }),
+    task('cg', '10.0.1.30', greenCache),
+  ];
+  const ips = (name: string, records = bg, seed = 1): string[] | 'forward' => {
+    const result = answer({ name, type: 'A' }, records, prng(seed));
+    return result.kind === 'forward' ? 'forward' : [...result.ips].sort();
+  };
+
+  it('answers preview.<name or alias> with the ready previews, shuffled', () => {
+    expect(ips('preview.shop_web')).toEqual(['10.0.1.20', '10.0.1.21']);
+    expect(ips('PREVIEW.Web.')).toEqual(['10.0.1.20', '10.0.1.21']);
+    expect(ips('preview.redis')).toEqual(['10.0.1.30']);
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      const result = answer({ name: 'preview.web', type: 'A' }, bg, prng(seed));
+      if (result.kind === 'answer') orders.add(result.ips.join(','));
+    }
+    expect(orders.size).toBe(2);
+    expect(answer({ name: 'preview.web', type: 'AAAA' }, bg, prng(1))).toEqual({ kind: 'answer', ips: [] });
+  });
+
+  it('keeps previews out of the plain name and tasks.<name>', () => {
+    expect(ips('web')).toEqual(['10.0.1.100']);
+    expect(ips('tasks.web')).toEqual(['10.0.1.3']);
+    expect(ips('tasks.cache')).toEqual(['10.0.1.10', '10.0.1.11', '10.0.1.12']);
+  });
+
+  it('gives a dnsrr name only tasks with a share: no previews, no weight 0', () => {
+    expect(ips('cache')).toEqual(['10.0.1.10', '10.0.1.12']);
+    // Every task at weight 0: known, but nothing to give.
+    expect(ips('cache', [task('c2', '10.0.1.11', { ...cache, weight: 0 })])).toEqual([]);
+  });
+
+  it('answers a preview name with no ready preview with no address, not a forward', () => {
+    const onlyDown = [task('g3', '10.0.1.22', green, { ready: false })];
+    expect(answer({ name: 'preview.web', type: 'A' }, onlyDown, prng(1))).toEqual({ kind: 'answer', ips: [] });
+    // A service without previews: preview.<name> is still one of its names.
+    expect(answer({ name: 'preview.web', type: 'A' }, [task('b1', '10.0.1.3', web)], prng(1))).toEqual({ kind: 'answer', ips: [] });
+    // The plain name of a service whose only tasks are previews: its VIP, or (dnsrr) no address.
+    expect(ips('web', onlyDown)).toEqual(['10.0.1.100']);
+    expect(ips('redis', [task('cg', '10.0.1.30', greenCache)])).toEqual([]);
+    expect(ips('preview.nothing')).toBe('forward');
+    expect(ips('preview.')).toBe('forward');
+    expect(ips('preview.g1')).toBe('forward');
+  });
+
+  it('prefers a service literally named preview.x over the prefix', () => {
+    const odd = task('p1', '10.0.1.50', { id: 'odd', name: 'preview.web', aliases: [], vip: '10.0.1.201', mode: 'vip' });
+    expect(ips('preview.web', [...bg, odd])).toEqual(['10.0.1.201']);
+  });
+});

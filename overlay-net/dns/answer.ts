@@ -13,6 +13,7 @@ export type DnsAnswer = { kind: 'answer'; ips: string[] } | { kind: 'forward' };
 
 const FORWARD: DnsAnswer = { kind: 'forward' };
 const TASKS_PREFIX = 'tasks.';
+const PREVIEW_PREFIX = 'preview.';
 
 /** Lower case, without the trailing dot of a fully qualified name. */
 export function normalizeName(name: string): string {
@@ -45,13 +46,21 @@ function readyIps(records: readonly EndpointRecord[]): string[] {
   return [...new Set(records.filter((r) => r.ready).map((r) => r.ip))];
 }
 
+/** A blue/green preview: named only by `preview.<name>` until promoted. */
+function isPreview(r: EndpointRecord): boolean {
+  return r.service?.preview === true;
+}
+
 /**
  * `<service>` or one of its aliases: its VIP on each network it has one (vip mode), or its ready
- * tasks shuffled (dnsrr); `tasks.<service or alias>`: its ready tasks shuffled. A service's mode
- * and VIP on a network come from its newest record there. A name that two services share (an
- * alias on two networks) gets both: the VIPs, sorted, then the dnsrr tasks shuffled. A known name
- * with no address to give, or asked for AAAA (the overlay is IPv4), gets an empty answer (NOERROR);
- * any other name or type is forwarded.
+ * tasks shuffled (dnsrr; not previews, nor tasks at weight 0, which take no new connections);
+ * `tasks.<service or alias>`: its ready tasks but previews, shuffled; `preview.<service or
+ * alias>`: its ready previews (blue/green), shuffled. A service's mode and VIP on a network come
+ * from its newest record there. A name that two services share (an alias on two networks) gets
+ * both: the VIPs, sorted, then the dnsrr tasks shuffled. A known name with no address to give (no
+ * preview ready, say), or asked for AAAA (the overlay is IPv4), gets an empty answer (NOERROR):
+ * forwarding it would leak a swarm name upstream and cache an NXDOMAIN. Any other name or type is
+ * forwarded. A service literally named `tasks.x` or `preview.x` is found before the prefixes.
  */
 export function answer(question: DnsQuestion, records: readonly EndpointRecord[], random: () => number): DnsAnswer {
   if (question.type !== 'A' && question.type !== 'AAAA') return FORWARD;
@@ -63,11 +72,13 @@ export function answer(question: DnsQuestion, records: readonly EndpointRecord[]
     if (question.type === 'AAAA') return { kind: 'answer', ips: [] };
     return { kind: 'answer', ips: serviceAddresses(direct, random) };
   }
-  if (name.startsWith(TASKS_PREFIX)) {
-    const tasks = named(records, name.slice(TASKS_PREFIX.length));
-    if (tasks.length > 0) return { kind: 'answer', ips: question.type === 'AAAA' ? [] : shuffle(readyIps(tasks), random) };
-  }
-  return FORWARD;
+  const tasksOf = (prefix: string, wanted: (r: EndpointRecord) => boolean): DnsAnswer | undefined => {
+    if (!name.startsWith(prefix)) return undefined;
+    const tasks = named(records, name.slice(prefix.length));
+    if (tasks.length === 0) return undefined;
+    return { kind: 'answer', ips: question.type === 'AAAA' ? [] : shuffle(readyIps(tasks.filter(wanted)), random) };
+  };
+  return tasksOf(TASKS_PREFIX, (r) => !isPreview(r)) ?? tasksOf(PREVIEW_PREFIX, isPreview) ?? FORWARD;
 }
 
 function serviceAddresses(records: readonly EndpointRecord[], random: () => number): string[] {
@@ -88,6 +99,6 @@ function serviceAddresses(records: readonly EndpointRecord[], random: () => numb
       dnsrr.add(`${r.service?.id}\n${r.networkId}`);
     }
   }
-  const tasks = records.filter((r) => dnsrr.has(`${r.service?.id}\n${r.networkId}`));
+  const tasks = records.filter((r) => dnsrr.has(`${r.service?.id}\n${r.networkId}`) && !isPreview(r) && r.service?.weight !== 0);
   return [...[...vips].sort((a, b) => parseIp(a) - parseIp(b)), ...shuffle(readyIps(tasks), random)];
 }

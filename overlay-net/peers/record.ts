@@ -118,6 +118,9 @@ function checkService(value: unknown, path: string): EndpointService {
     ports: expectArray(o.ports, `${path}.ports`, MAX_PORTS).map((p, i) => checkPort(p, `${path}.ports[${i}]`)),
   };
   if (o.vip !== undefined && o.vip !== null) service.vip = expectIpv4(o.vip, `${path}.vip`);
+  // Canary weights and blue/green previews travel with the record.
+  if (o.weight !== undefined && o.weight !== null) service.weight = expectVersion(o.weight, `${path}.weight`);
+  if (o.preview !== undefined && o.preview !== null) service.preview = expectBoolean(o.preview, `${path}.preview`);
   return service;
 }
 

@@ -37,6 +37,14 @@ describe('peer messages on the wire', () => {
     expect(decoded).toEqual({ ...records, records: [rec, { ...nodeRec, service: undefined }, { ...rec, owner: 'task:b', deleted: true }] });
     expect(decoded.kind === 'records' && 'service' in (decoded.records[1] ?? {})).toBe(false);
 
+    // Canary weights and blue/green previews survive the trip.
+    const weighted = { ...rec, owner: 'task:w', service: { ...rec.service!, weight: 75, preview: true } };
+    const back = decodePeerMessage(encodePeerMessage({ kind: 'records', networkId: 'net1', records: [weighted] }));
+    expect(back.kind === 'records' && back.records[0]?.service).toMatchObject({ weight: 75, preview: true });
+    expect(() => decodePeerMessage(encodePeerMessage({ kind: 'records', networkId: 'net1', records: [{ ...weighted, service: { ...weighted.service, weight: -1 } }] }))).toThrow(
+      'records[0].service.weight: -1 is not a non-negative safe integer',
+    );
+
     const t = new PeerTable('n1');
     t.merge([rec, nodeRec], new Set(), 0);
     const digest: PeerMessage = { kind: 'digest', networkId: 'net1', digest: t.digest('net1') };

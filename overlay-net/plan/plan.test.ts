@@ -86,6 +86,62 @@ describe('taskBalancing', () => {
     const byNet = new Map([['net1', [task('b1', '10.0.1.3', { service: { ...web, id: 'b' } }), task('a1', '10.0.1.4', { service: { ...web, id: 'a' } })]]]);
     expect(taskBalancing(byNet, ['net1'])).toEqual([{ vip: '10.0.1.100', backends: ['10.0.1.4'] }]);
   });
+
+  it('carries weights parallel to the sorted backends, only when some differs from 1', () => {
+    const byNet = new Map([
+      [
+        'net1',
+        [
+          task('w1', '10.0.1.20', { service: { ...web, weight: 9 } }),
+          task('w2', '10.0.1.3', { service: { ...web, weight: 1 } }),
+          task('w3', '10.0.1.4', { service: web }),
+          task('w4', '10.0.1.5', { service: { ...web, weight: 50 }, ready: false }),
+        ],
+      ],
+    ]);
+    expect(taskBalancing(byNet, ['net1'])).toEqual([{ vip: '10.0.1.100', backends: ['10.0.1.3', '10.0.1.4', '10.0.1.20'], weights: [1, 1, 9] }]);
+    // Explicit 1s are equal shares: no weights at all.
+    const equal = new Map([['net1', [task('w1', '10.0.1.3', { service: { ...web, weight: 1 } }), task('w2', '10.0.1.4', { service: web })]]]);
+    expect(taskBalancing(equal, ['net1'])).toEqual([{ vip: '10.0.1.100', backends: ['10.0.1.3', '10.0.1.4'] }]);
+  });
+
+  it('leaves weight-0 and preview tasks out of the VIP; with only those ready it has no backends', () => {
+    const byNet = new Map([
+      [
+        'net1',
+        [
+          task('old', '10.0.1.3', { service: web }),
+          task('zero', '10.0.1.4', { service: { ...web, weight: 0 } }),
+          task('blue', '10.0.1.5', { service: { ...web, preview: true } }),
+          task('blue2', '10.0.1.6', { service: { ...web, preview: true, weight: 5 } }),
+        ],
+      ],
+    ]);
+    // Only the old task is left, at weight 1: no weights.
+    expect(taskBalancing(byNet, ['net1'])).toEqual([{ vip: '10.0.1.100', backends: ['10.0.1.3'] }]);
+    const onlyDark = new Map([['net1', [task('zero', '10.0.1.4', { service: { ...web, weight: 0 } }), task('blue', '10.0.1.5', { service: { ...web, preview: true } })]]]);
+    expect(taskBalancing(onlyDark, ['net1'])).toEqual([{ vip: '10.0.1.100', backends: [] }]);
+  });
+
+  it('counts a malformed weight as 1 and takes an address claimed twice from the newer record', () => {
+    const byNet = new Map([
+      [
+        'net1',
+        [
+          task('w1', '10.0.1.3', { service: { ...web, weight: -2 } }),
+          task('w2', '10.0.1.4', { service: { ...web, weight: 1.5 } }),
+          task('w3', '10.0.1.5', { service: { ...web, weight: Number.NaN } }),
+          task('w4', '10.0.1.6', { service: { ...web, weight: 4 } }),
+          task('old', '10.0.1.7', { service: { ...web, weight: 7 }, version: 1 }),
+          task('new', '10.0.1.7', { service: { ...web, weight: 2 }, version: 3 }),
+        ],
+      ],
+    ]);
+    const expected = [{ vip: '10.0.1.100', backends: ['10.0.1.3', '10.0.1.4', '10.0.1.5', '10.0.1.6', '10.0.1.7'], weights: [1, 1, 1, 4, 2] }];
+    expect(taskBalancing(byNet, ['net1'])).toEqual(expected);
+    // In any order.
+    expect(taskBalancing(new Map([['net1', [...byNet.get('net1')!].reverse()]]), ['net1'])).toEqual(expected);
+  });
 });
 
 describe('ingressPorts', () => {
@@ -125,6 +181,28 @@ describe('ingressPorts', () => {
       task('new', '10.0.0.4', { service: { id: 'web', ports: [ingress(8080, 8000)] } }),
     ];
     expect(ingressPorts(records)).toEqual([{ protocol: 'tcp', port: 8080, backends: [{ ip: '10.0.0.3', port: 80 }, { ip: '10.0.0.4', port: 8000 }] }]);
+  });
+
+  it('carries weights other than 1 and leaves weight-0 and preview tasks out', () => {
+    const web = (over: Partial<EndpointService> = {}): Partial<EndpointService> => ({ id: 'web', ports: [ingress(8080, 80)], ...over });
+    const records = [
+      task('w1', '10.0.0.3', { service: web({ weight: 1 }) }),
+      task('w2', '10.0.0.4', { service: web({ weight: 3 }) }),
+      task('w3', '10.0.0.5', { service: web({ weight: 0 }) }),
+      task('w4', '10.0.0.6', { service: web({ preview: true }) }),
+      task('w5', '10.0.0.7', { service: web() }),
+    ];
+    expect(ingressPorts(records)).toEqual([
+      { protocol: 'tcp', port: 8080, backends: [{ ip: '10.0.0.3', port: 80 }, { ip: '10.0.0.4', port: 80, weight: 3 }, { ip: '10.0.0.7', port: 80 }] },
+    ]);
+    // Previews and weight-0 tasks still claim the port: nobody else may take it, and it rejects.
+    const dark = [task('w3', '10.0.0.5', { service: web({ weight: 0 }) }), task('w4', '10.0.0.6', { service: web({ preview: true }) })];
+    expect(ingressPorts(dark)).toEqual([{ protocol: 'tcp', port: 8080, backends: [] }]);
+    // Two records of one address and port: the newer one's weight, in any order.
+    const old = task('old', '10.0.0.8', { service: web({ weight: 5 }), version: 1 });
+    const next = task('next', '10.0.0.8', { service: web({ weight: 0 }), version: 2 });
+    expect(ingressPorts([old, next])).toEqual([{ protocol: 'tcp', port: 8080, backends: [] }]);
+    expect(ingressPorts([next, old])).toEqual(ingressPorts([old, next]));
   });
 
   it('gives a port two services claim to the lower service id, in any order', () => {

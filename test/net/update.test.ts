@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceObject, TaskObject } from '../../node/store/types.js';
@@ -139,5 +139,93 @@ describe('rolling updates over the overlay', () => {
     expect(back.UpdateStatus?.State).toBe('rollback_completed');
     expect(back.Spec.TaskTemplate.ContainerSpec.Image).toBe(IMAGE);
     await running('manual', 2);
+  });
+});
+
+describe('canary and blue/green deployments over the overlay', () => {
+  /** The versions that answer `n` requests through the VIP from the client task. */
+  async function versions(name: string, n: number): Promise<Map<string, number>> {
+    const [client] = await running('client', 1);
+    const script = `i=0; while [ $i -lt ${n} ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${name} 8080 2>&1 | tail -n 1; i=$((i+1)); done`;
+    const r = spawnSync('nsenter', ['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+    const out = new Map<string, number>();
+    for (const line of r.stdout.split('\n')) {
+      const v = line.split(' ')[0];
+      const key = /^v\d+$/.test(v ?? '') ? v! : line;
+      if (key) out.set(key, (out.get(key) ?? 0) + 1);
+    }
+    if (r.status !== 0 || r.error) out.set(`exit ${r.status} ${String(r.error ?? '')} ${r.stderr}`, 1);
+    return out;
+  }
+
+  it('canary: the first step sends a quarter of the connections to the new version, promote finishes it', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'can', '--replicas', '4', '--network', 'appnet', '--env', 'VERSION=v1', '--init', '--stop-grace-period', '2s', ...HEALTH, IMAGE, ...WEB);
+    await running('can', 4);
+    await h.ok(0, 'service', 'update', '-d', '--env-add', 'VERSION=v2', '--strategy', 'canary', '--canary-steps', '25,100', 'can');
+    // Step 1: one slot of four on v2, the three others on v1; the weights give v2 25 % of the connections.
+    await waitFor(
+      async () => {
+        const ts = (await tasks('can')).filter((t) => t.Status.State === 'running');
+        const v2 = ts.filter((t) => t.Spec.ContainerSpec.Env?.includes('VERSION=v2'));
+        return ts.length === 4 && v2.length === 1 ? true : undefined;
+      },
+      'the first canary step to settle',
+      60_000,
+      200,
+    );
+    // 100 requests: numgen inc is round-robin over the weights, so the share is exact once every
+    // host has the weights; allow 5 points for connections counted while they arrive.
+    const share = await waitFor(
+      async () => {
+        const seen = await versions('can', 100);
+        const v2 = seen.get('v2') ?? 0;
+        return (seen.get('v1') ?? 0) + v2 === 100 && Math.abs(v2 - 25) <= 5 ? v2 : undefined;
+      },
+      'v2 to take 25 % of the connections',
+      30_000,
+      200,
+    );
+    expect(share).toBeGreaterThanOrEqual(20);
+    expect((await service('can')).UpdateStatus?.State).toBe('updating');
+    await h.ok(0, 'service', 'promote', 'can');
+    const done = await updateState('can', ['completed', 'paused', 'rollback_started', 'rollback_completed']);
+    expect(done.UpdateStatus?.State).toBe('completed');
+    expect((await running('can', 4)).every((t) => t.Spec.ContainerSpec.Env?.includes('VERSION=v2'))).toBe(true);
+    await waitFor(async () => ((await versions('can', 8)).get('v2') === 8 ? true : undefined), 'only v2 answering', 20_000, 200);
+  });
+
+  it('blue/green: the new version runs beside the old under preview.NAME, and promote switches the VIP with no failed request', async () => {
+    await h.ok(0, 'service', 'create', '-d', '--name', 'bg', '--replicas', '2', '--network', 'appnet', '--env', 'VERSION=v1', '--init', '--stop-grace-period', '2s', ...HEALTH, IMAGE, ...WEB);
+    await running('bg', 2);
+    await h.ok(0, 'service', 'update', '-d', '--env-add', 'VERSION=v2', '--strategy', 'blue-green', 'bg');
+    const all = await running('bg', 4);
+    const green = all.filter((t) => t.Spec.ContainerSpec.Env?.includes('VERSION=v2'));
+    expect(green).toHaveLength(2);
+    // The previews run, but the VIP keeps to the old version.
+    await waitFor(async () => ((await versions('bg', 10)).get('v1') === 10 ? true : undefined), 'the VIP to answer with v1 only', 20_000, 200);
+    const [client] = await running('client', 1);
+    const previewIps = green.map((t) => t.NetworksAttachments!.find((a) => a.Network.Spec.Name === 'appnet')!.Addresses[0]!.split('/')[0]!).sort();
+    await waitFor(
+      () => {
+        const r = spawnSync('nsenter', ['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m', '--', 'nslookup', 'preview.bg'], { encoding: 'utf8' });
+        const ips = [...r.stdout.split(/^Name:/m).slice(1).join('\n').matchAll(/Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
+        return ips.join() === previewIps.join() ? true : undefined;
+      },
+      'preview.bg to resolve to the new tasks',
+      15_000,
+      200,
+    );
+    const viaVip = load(['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'bg');
+    try {
+      await waitFor(() => (viaVip.counts().ok > 5 ? true : undefined), 'requests answered before the switch', 20_000, 100);
+      await h.ok(0, 'service', 'promote', 'bg');
+      const done = await updateState('bg', ['completed', 'paused', 'rollback_started', 'rollback_completed']);
+      expect(done.UpdateStatus?.State).toBe('completed');
+      await running('bg', 2);
+    } finally {
+      viaVip.proc.kill('SIGKILL');
+    }
+    expect(viaVip.counts().fail).toBe(0);
+    await waitFor(async () => ((await versions('bg', 8)).get('v2') === 8 ? true : undefined), 'the VIP to answer with v2 only', 20_000, 200);
   });
 });

@@ -59,7 +59,15 @@ export class AssignmentPublisher {
       const task = e.object as TaskObject;
       const prev = e.previous as TaskObject | undefined;
       // A worker's own status reports change nothing it must act on: no message for those.
-      if (e.op === 'update' && prev && prev.NodeID === task.NodeID && prev.DesiredState === task.DesiredState && UNASSIGNED.has(prev.Status.State) === UNASSIGNED.has(task.Status.State)) return;
+      if (
+        e.op === 'update' &&
+        prev &&
+        prev.NodeID === task.NodeID &&
+        prev.DesiredState === task.DesiredState &&
+        UNASSIGNED.has(prev.Status.State) === UNASSIGNED.has(task.Status.State) &&
+        JSON.stringify(prev.Traffic) === JSON.stringify(task.Traffic)
+      )
+        return;
       const now = task.NodeID;
       const before = prev?.NodeID;
       if (now) this.dirty.add(now);

@@ -49,7 +49,7 @@ function runAll(tasks: TaskObject[], node = 'a'): TaskObject[] {
 const replicated = (id: string, replicas: number, o: Partial<ServiceSpec> = {}, version = 1): ServiceObject => mkService(id, { Mode: { Replicated: { Replicas: replicas } }, ...o }, version);
 const global = (id: string, o: Partial<ServiceSpec> = {}, version = 1): ServiceObject => mkService(id, { Mode: { Global: {} }, ...o }, version);
 const run = (id: string, slot: number, node: string, o: Parameters<typeof mkTask>[2] = {}): TaskObject => mkTask(id, 's', { slot, node, state: 'running', ...o });
-const empty: ReconcilePlan = { create: [], update: [], remove: [], services: [] };
+const empty: ReconcilePlan = { create: [], update: [], remove: [], services: [], traffic: [] };
 
 describe('replicated services', () => {
   const nodes = [mkNode('a'), mkNode('b')];
@@ -366,13 +366,13 @@ describe('global services', () => {
     ]);
     // Once stopped, the drained node keeps its history; the removed node's goes.
     const after = setState(setState(commit(tasks, p), 'tb', 'shutdown'), 'tc', 'shutdown');
-    expect(plan(g, runAll(after, 'n'), nodes)).toEqual({ create: [], update: [], remove: ['tc'], services: [] });
+    expect(plan(g, runAll(after, 'n'), nodes)).toEqual({ create: [], update: [], remove: ['tc'], services: [], traffic: [] });
   });
 
   it('stops tasks on a down node and starts one again when it is back', () => {
     const tasks = [gt('ta', 'a')];
     const p = plan(g, tasks, [mkNode('a', { state: 'down' })]);
-    expect(p).toEqual({ create: [], update: [{ taskId: 'ta', desiredState: 'shutdown', message: 'node is down' }], remove: [], services: [] });
+    expect(p).toEqual({ create: [], update: [{ taskId: 'ta', desiredState: 'shutdown', message: 'node is down' }], remove: [], services: [], traffic: [] });
     const back = plan(g, commit(tasks, p), [mkNode('a')]);
     expect(back.create.map((d) => d.NodeID)).toEqual(['a']);
     expect(back.create[0]!.NotBefore).toBeUndefined();
@@ -433,6 +433,7 @@ describe('removed services', () => {
       ],
       remove: ['done', 'unplaced', 'lost'],
       services: [],
+      traffic: [],
     });
   });
 });
@@ -545,5 +546,80 @@ describe('rolling updates: delay, monitor, failure actions', () => {
     const s: ServiceObject = { ...base, UpdateStatus: { State: 'rollback_started', StartedAt: started, Message: 'manually requested rollback' } };
     const tasks = [mkTask('n1', 's', { slot: 1, node: 'a', spec: img1, state: 'running', created: T0 - 20 * SEC, at: T0 - 19 * SEC })];
     expect(plan(s, tasks, nodes).services[0]?.UpdateStatus).toMatchObject({ State: 'rollback_completed', Message: 'rollback completed' });
+  });
+});
+
+describe('canary and blue/green deployments', () => {
+  const nodes = [mkNode('a'), mkNode('b')];
+  const img1 = mkSpec({ ContainerSpec: { Image: 'web:1' } });
+  const img2 = mkSpec({ ContainerSpec: { Image: 'web:2' } });
+  const started = new Date(T0 - 60 * SEC).toISOString();
+  const deploying = (strategy: ServiceSpec['Strategy'], deployment?: ServiceObject['Deployment'], replicas = 4): ServiceObject => ({
+    ...replicated('s', replicas, { TaskTemplate: img2, Strategy: strategy }, 2),
+    PreviousSpec: replicated('s', replicas, { TaskTemplate: img1 }).Spec,
+    UpdateStatus: { State: 'updating', StartedAt: started, Message: 'update in progress' },
+    Deployment: deployment ?? { Step: 0, StepStartedAt: started },
+  });
+  const old = (id: string, slot: number) => run(id, slot, 'a', { spec: img1, created: T0 - 100 * SEC });
+  const olds = () => [old('t1', 1), old('t2', 2), old('t3', 3), old('t4', 4)];
+
+  it('canary: the first step updates one slot of four, and weights give the new task its share', () => {
+    const s = deploying({ Type: 'canary', Steps: [25, 100] });
+    const p1 = plan(s, olds(), nodes);
+    expect(p1.create.map((c) => c.Slot)).toEqual([1]);
+    // Start-first: the old task serves until the new one runs, and it already has its weight.
+    expect(p1.update).toEqual([]);
+    expect(p1.create[0]!.Traffic).toEqual({ Weight: 25 * 4 });
+    let tasks = runAll(commit(olds(), p1));
+    const p2 = plan(s, tasks, nodes);
+    expect(p2.update).toEqual([{ taskId: 't1', desiredState: 'shutdown', message: 'replaced by a newer task' }]);
+    tasks = commit(tasks, p2);
+    tasks = setState(tasks, 't1', 'shutdown');
+    // 3 old tasks weigh 75 × 1 each, the new one 25 × 3: a quarter of the connections.
+    const p3 = plan(s, tasks, nodes);
+    const weights = new Map(p3.traffic.map((t) => [t.taskId, t.traffic?.Weight]));
+    expect([weights.get('t2'), weights.get('t3'), weights.get('t4')]).toEqual([75, 75, 75]);
+    expect(p3.create).toEqual([]);
+    // No interval: the step holds until promoted.
+    expect(p3.services).toEqual([]);
+  });
+
+  it('canary: a promoted (or timed-out) step moves to the next, which is a plain rolling update to the end', () => {
+    const settled = [mkTask('n1', 's', { slot: 1, node: 'b', spec: img2, version: 2, state: 'running', created: T0 - 30 * SEC, at: T0 - 20 * SEC }), old('t2', 2), old('t3', 3), old('t4', 4)];
+    const promoted = deploying({ Type: 'canary', Steps: [25, 100] }, { Step: 0, StepStartedAt: started, Promoted: true });
+    expect(plan(promoted, settled, nodes).services).toEqual([{ serviceId: 's', expectVersion: 2, Deployment: { Step: 1, StepStartedAt: new Date(T0).toISOString() } }]);
+    const timed = deploying({ Type: 'canary', Steps: [25, 100], StepInterval: 90 * NS }, { Step: 0, StepStartedAt: started });
+    expect(plan(timed, settled, nodes).wakeAt).toBe(T0 + 30 * SEC);
+    expect(plan(timed, settled, nodes, T0 + 30 * SEC).services[0]?.Deployment?.Step).toBe(1);
+    // At 100 %: every slot goes, weights are dropped.
+    const last = deploying({ Type: 'canary', Steps: [25, 100] }, { Step: 1, StepStartedAt: started });
+    const p = plan(last, settled, nodes);
+    expect(p.create.map((c) => c.Slot)).toEqual([2]);
+    expect(p.create[0]!.Traffic).toBeUndefined();
+  });
+
+  it('blue/green: every slot starts a preview beside the old task, which keeps serving until promoted', () => {
+    const s = deploying({ Type: 'blue-green' });
+    const p1 = plan(s, olds(), nodes);
+    expect(p1.create.map((c) => [c.Slot, c.Traffic])).toEqual([1, 2, 3, 4].map((n) => [n, { Weight: 0, Preview: true }]));
+    let tasks = runAll(commit(olds(), p1));
+    expect(plan(s, tasks, nodes).update).toEqual([]);
+    // Promoted: the old tasks stop and the new ones take the traffic, in one plan.
+    const promoted = { ...s, Deployment: { Step: 0, StepStartedAt: started, Promoted: true } };
+    const p2 = plan(promoted, tasks, nodes);
+    expect(p2.update.map((u) => u.taskId).sort()).toEqual(['t1', 't2', 't3', 't4']);
+    expect(p2.traffic.map((t) => t.traffic)).toEqual([undefined, undefined, undefined, undefined]);
+    tasks = commit(tasks, p2);
+    void tasks;
+  });
+
+  it('blue/green rolled back before the switch: the previews stop, the old tasks stay', () => {
+    const s = deploying({ Type: 'blue-green' }, undefined, 2);
+    const tasks = runAll(commit([old('t1', 1), old('t2', 2)], plan(s, [old('t1', 1), old('t2', 2)], nodes)));
+    const back: ServiceObject = { ...s, Spec: s.PreviousSpec!, PreviousSpec: s.Spec, UpdateStatus: { State: 'rollback_started', StartedAt: started, Message: 'manually requested rollback' }, Version: { Index: 3 } };
+    const p = plan(back, tasks, nodes);
+    expect(p.create).toEqual([]);
+    expect(p.update.map((u) => [u.desiredState, u.message])).toEqual([['shutdown', 'rolled back'], ['shutdown', 'rolled back']]);
+    expect(p.update.map((u) => u.taskId).some((id) => id === 't1' || id === 't2')).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { dependenciesSatisfied, NO_DEPENDENCIES, type DependencyStatus } from '.
 import { restartDecision, restartPolicyOf } from './restart.js';
 import { byAge, deepEqual, endedByItself, hasEnded, isLive, mergePlans, PlanBuilder, statusTime, type ReconcilePlan, type TaskDraft } from './tasks.js';
 import { isPaused, isRollingBack, isUpdating, updateConfigOf } from './update.js';
+import { canaryShare, canarySteps, isPreviewing, strategyOf, trafficFor } from './strategy.js';
 import type { UpdateConfig } from '../../store/index.js';
 
 export type NodeView = ReadonlyMap<string, SchedulerNode> | readonly SchedulerNode[];
@@ -65,7 +66,66 @@ class ServiceReconciler {
     this.deps = opts.dependencies ?? NO_DEPENDENCIES;
     this.nowIso = new Date(now).toISOString();
     this.cfg = updateConfigOf(service);
-    this.startFirst = this.cfg.Order === 'start-first';
+    // Canary and blue/green keep the old version serving until the new one runs.
+    this.startFirst = this.cfg.Order === 'start-first' || strategyOf(service) !== 'rolling';
+    this.previewing = isPreviewing(service);
+    this.share = canaryShare(service);
+  }
+
+  private readonly previewing: boolean;
+  private readonly share: number | undefined;
+  /** Live tasks on the old and on the current spec, as the traffic weights need them. */
+  private counts = { old: 0, fresh: 0 };
+
+  /**
+   * Canary: while the current step holds, once its slots run the new spec, move to the next
+   * step when StepInterval has passed or the deployment was promoted (the loop wakes for it).
+   */
+  advanceCanary(slots: readonly Slot[]): void {
+    if (this.share === undefined || this.share >= 100 || this.halted) return;
+    const settled = slots.every((s) => {
+      const live = s.tasks.filter(isLive);
+      const cur = live[live.length - 1];
+      return !cur || this.isDirty(cur) ? live.length <= 1 : cur.Status.State === 'running' && live.length === 1;
+    });
+    if (!settled || this.counts.fresh < this.allowedFresh(slots.length)) return;
+    const d = this.service.Deployment ?? { Step: 0, StepStartedAt: this.service.UpdateStatus?.StartedAt ?? this.nowIso };
+    const intervalMs = (this.service.Spec.Strategy?.StepInterval ?? 0) / 1e6;
+    const due = Date.parse(d.StepStartedAt) + intervalMs;
+    if (d.Promoted !== true) {
+      if (intervalMs <= 0) return;
+      if (due > this.now) {
+        this.wake(due);
+        return;
+      }
+    }
+    const steps = canarySteps(this.service.Spec.Strategy);
+    this.out.plan.services.push({
+      serviceId: this.service.ID,
+      expectVersion: this.service.Version.Index,
+      Deployment: { Step: Math.min(d.Step + 1, steps.length - 1), StepStartedAt: this.nowIso },
+    });
+  }
+
+  /** Canary: how many slots may run the new spec at the current step. */
+  private allowedFresh(replicas: number): number {
+    if (this.share === undefined || this.share >= 100) return Number.POSITIVE_INFINITY;
+    return Math.max(1, Math.ceil((replicas * this.share) / 100));
+  }
+
+  /** Live tasks by spec, for the weights; call before the slots are processed. */
+  countTraffic(tasks: readonly TaskObject[]): void {
+    this.counts = { old: 0, fresh: 0 };
+    for (const t of tasks) if (isLive(t) && !hasEnded(t)) this.counts[this.isDirty(t) ? 'old' : 'fresh']++;
+  }
+
+  /** Traffic weights of live tasks that differ from what the strategy wants now. */
+  setTraffic(tasks: readonly TaskObject[]): void {
+    for (const t of tasks) {
+      if (!isLive(t) || hasEnded(t)) continue;
+      const want = trafficFor(this.service, !this.isDirty(t), this.counts);
+      if (!deepEqual(t.Traffic, want)) this.out.traffic(t.ID, want);
+    }
   }
 
   private wake(at: number): void {
@@ -142,9 +202,20 @@ class ServiceReconciler {
       this.budget = 0;
       return;
     }
+    if (this.previewing) {
+      // Blue/green: the whole new version at once, beside the old.
+      this.budget = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const fresh = slots.filter((s) => {
+      const live = s.tasks.filter(isLive);
+      const cur = live[live.length - 1];
+      return cur !== undefined && !this.isDirty(cur);
+    }).length;
+    const cap = Math.max(0, this.allowedFresh(slots.length) - fresh);
     const parallelism = this.cfg.Parallelism;
     if (parallelism <= 0) {
-      this.budget = Number.POSITIVE_INFINITY;
+      this.budget = cap;
       return;
     }
     const delayMs = this.cfg.Delay / 1e6;
@@ -162,7 +233,7 @@ class ServiceReconciler {
       }
       inFlight++;
     }
-    this.budget = Math.max(0, parallelism - inFlight);
+    this.budget = Math.min(cap, Math.max(0, parallelism - inFlight));
   }
 
   /**
@@ -233,6 +304,8 @@ class ServiceReconciler {
     if (this.global) draft.NodeID = s.key as string;
     else draft.Slot = s.key as number;
     if (notBefore !== undefined && notBefore > this.now) draft.NotBefore = new Date(notBefore).toISOString();
+    const traffic = trafficFor(this.service, true, { old: this.counts.old, fresh: this.counts.fresh + 1 });
+    if (traffic) draft.Traffic = traffic;
     this.out.create(draft);
   }
 
@@ -273,8 +346,14 @@ class ServiceReconciler {
     const cur = alive[alive.length - 1];
     if (!cur) return;
     const dirty = this.isDirty(cur);
-    // Older live tasks: what a start-first update leaves until the new task runs.
-    if (alive.length > 1 && (dirty || cur.Status.State === 'running' || !this.startFirst)) {
+    // Rolled back while both ran (start-first, blue/green): the older task on the current spec stays.
+    const keeper = dirty ? alive.slice(0, -1).findLast((t) => !this.isDirty(t)) : undefined;
+    if (keeper) {
+      for (const t of alive) if (t !== keeper) this.out.update(t, 'shutdown', 'rolled back');
+      return;
+    }
+    // Older live tasks: what a start-first update leaves until the new task runs (blue/green: until promoted).
+    if (alive.length > 1 && !(this.previewing && !dirty) && (dirty || cur.Status.State === 'running' || !this.startFirst)) {
       for (const t of alive.slice(0, -1)) this.out.update(t, 'shutdown', 'replaced by a newer task');
     }
     if (dirty && this.budget > 0 && !this.gaveUpOnCurrentSpec(s)) {
@@ -354,6 +433,7 @@ function reconcileReplicated(r: ServiceReconciler, tasks: readonly TaskObject[],
   const kept = occupied.slice(0, Math.max(0, replicas));
   for (const s of occupied.slice(kept.length)) r.retire(s);
   r.checkFailures(tasks, Math.max(kept.length, replicas));
+  r.countTraffic(tasks);
   r.setUpdateBudget(kept);
   for (const s of kept) r.processSlot(s);
   // Scale up: the lowest free slot numbers (a free slot may keep the history of an old one).
@@ -365,6 +445,8 @@ function reconcileReplicated(r: ServiceReconciler, tasks: readonly TaskObject[],
     missing--;
   }
   for (const s of slots.values()) r.pruneHistory(s);
+  r.setTraffic(tasks);
+  r.advanceCanary(kept);
   r.checkCompletion(kept);
 }
 
@@ -373,6 +455,7 @@ function reconcileGlobal(r: ServiceReconciler, tasks: readonly TaskObject[]): vo
   // Without a node a global task never ran: nothing to stop.
   for (const t of stray) r.out.remove(t.ID);
   r.checkFailures(tasks, slots.size);
+  r.countTraffic(tasks);
   r.setUpdateBudget([...slots.values()]);
   const ids = new Set<string>([...r.nodes.keys(), ...(slots.keys() as Iterable<string>)]);
   for (const id of [...ids].sort()) {
@@ -389,7 +472,10 @@ function reconcileGlobal(r: ServiceReconciler, tasks: readonly TaskObject[]): vo
       r.pruneHistory(s);
     }
   }
-  r.checkCompletion([...slots.values()].filter((s) => s.tasks.some(isLive)));
+  const liveSlots = [...slots.values()].filter((s) => s.tasks.some(isLive));
+  r.setTraffic(tasks);
+  r.advanceCanary(liveSlots);
+  r.checkCompletion(liveSlots);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ServiceObject, ServiceSpec, TaskObject, TaskState } from '../../store/index.js';
+import type { ServiceObject, ServiceSpec, TaskObject, TaskState, TaskTraffic } from '../../store/index.js';
 import { taskStateIndex } from '../scheduler/index.js';
 
 /** A task to create: the store gives it ID, Version and timestamps; the caller an ID. */
@@ -23,6 +23,8 @@ export interface ReconcilePlan {
   remove: string[];
   /** Services whose update progressed: a new UpdateStatus, and for a rollback the spec swapped back. */
   services: ServiceChange[];
+  /** Tasks whose share of the service's traffic changes (canary weights, blue/green previews); undefined: equal shares. */
+  traffic: { taskId: string; traffic: TaskTraffic | undefined }[];
   /** Reconcile again at this time (ms) even if nothing changes: an update's delay or monitor ends. */
   wakeAt?: number;
 }
@@ -31,13 +33,15 @@ export interface ReconcilePlan {
 export interface ServiceChange {
   serviceId: string;
   expectVersion: number;
-  UpdateStatus: NonNullable<ServiceObject['UpdateStatus']>;
+  UpdateStatus?: NonNullable<ServiceObject['UpdateStatus']>;
+  /** Canary: the next step. */
+  Deployment?: NonNullable<ServiceObject['Deployment']>;
   /** Rollback: the previous spec becomes the spec, and the failed one the previous. */
   rollback?: { Spec: ServiceSpec; PreviousSpec: ServiceSpec };
 }
 
 export function emptyPlan(): ReconcilePlan {
-  return { create: [], update: [], remove: [], services: [] };
+  return { create: [], update: [], remove: [], services: [], traffic: [] };
 }
 
 export const RUNNING_INDEX = taskStateIndex('running');
@@ -129,6 +133,10 @@ export class PlanBuilder {
   create(d: TaskDraft): void {
     this.plan.create.push(d);
   }
+
+  traffic(taskId: string, traffic: TaskTraffic | undefined): void {
+    this.plan.traffic.push({ taskId, traffic });
+  }
 }
 
 /** Concatenates plans (e.g. one per service) into one. */
@@ -139,6 +147,7 @@ export function mergePlans(plans: readonly ReconcilePlan[]): ReconcilePlan {
     for (const u of p.update) out.update.push(u);
     for (const r of p.remove) out.remove.push(r);
     for (const c of p.services) out.services.push(c);
+    for (const t of p.traffic) out.traffic.push(t);
     if (p.wakeAt !== undefined) out.wakeAt = Math.min(out.wakeAt ?? Number.POSITIVE_INFINITY, p.wakeAt);
   }
   return out;

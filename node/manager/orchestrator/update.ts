@@ -25,7 +25,8 @@ export function isRollingBack(s: ServiceObject): boolean {
 /** The config in effect: RollbackConfig while rolling back, else UpdateConfig; Docker's defaults fill the gaps. */
 export function updateConfigOf(s: ServiceObject): Required<UpdateConfig> {
   const cfg = (isRollingBack(s) ? s.Spec.RollbackConfig : s.Spec.UpdateConfig) ?? {};
-  const out = { ...DEFAULT_UPDATE_CONFIG };
+  // Canary and blue/green roll back on a failure unless told otherwise.
+  const out = { ...DEFAULT_UPDATE_CONFIG, ...((s.Spec.Strategy?.Type ?? 'rolling') !== 'rolling' ? { FailureAction: 'rollback' as const } : {}) };
   for (const [k, v] of Object.entries(cfg)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
