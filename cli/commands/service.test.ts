@@ -41,6 +41,8 @@ describe('swarm service create', () => {
       '--restart-condition', 'on-failure', '--restart-delay', '5s', '--restart-max-attempts', '3', '--restart-window', '1m',
       '--limit-cpu', '0.5', '--limit-memory', '64M', '--reserve-cpu', '0.25', '--reserve-memory', '32m',
       '--update-parallelism', '2', '--update-delay', '1s', '--update-order', 'start-first', '--update-failure-action', 'rollback',
+      '--rollback-parallelism', '0', '--rollback-monitor', '2s', '--rollback-failure-action', 'continue',
+      '--strategy', 'canary', '--canary-steps', '10,50', '--canary-interval', '30s',
       '--health-cmd', 'curl -f localhost', '--health-interval', '10s', '--network', 'backend', '--network', 'name=front,alias=www',
       'nginx:alpine', 'nginx', '-g', 'daemon off;',
     );
@@ -72,6 +74,8 @@ describe('swarm service create', () => {
       },
       Mode: { Replicated: { Replicas: 3 } },
       UpdateConfig: { Parallelism: 2, Delay: 1e9, FailureAction: 'rollback', Order: 'start-first' },
+      RollbackConfig: { Parallelism: 0, Monitor: 2e9, FailureAction: 'continue' },
+      Strategy: { Type: 'canary', Steps: [10, 50], StepInterval: 30e9 },
       EndpointSpec: {
         Ports: [
           { Protocol: 'udp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' },

@@ -50,6 +50,12 @@ interface CommonOptions {
   updateFailureAction?: 'pause' | 'continue' | 'rollback';
   updateMonitor?: number;
   updateMaxFailureRatio?: number;
+  rollbackParallelism?: number;
+  rollbackDelay?: number;
+  rollbackOrder?: 'start-first' | 'stop-first';
+  rollbackFailureAction?: 'pause' | 'continue';
+  rollbackMonitor?: number;
+  rollbackMaxFailureRatio?: number;
   strategy?: 'rolling' | 'canary' | 'blue-green';
   canarySteps?: number[];
   canaryInterval?: number;
@@ -131,6 +137,12 @@ function commonOptions(cmd: Command): Command {
     .addOption(flag('--update-failure-action <action>', 'on a failed update: pause, continue or rollback', oneOf(['pause', 'continue', 'rollback'] as const)))
     .addOption(flag('--update-monitor <duration>', 'how long to watch each updated task for failure', duration))
     .addOption(flag('--update-max-failure-ratio <ratio>', 'failure rate tolerated during an update, 0 to 1', ratio))
+    .addOption(flag('--rollback-parallelism <n>', 'tasks rolled back at once (0: all)', integer(0, 1_000_000)))
+    .addOption(flag('--rollback-delay <duration>', 'wait between rollbacks of task groups', duration))
+    .addOption(flag('--rollback-order <order>', 'start-first or stop-first', oneOf(['start-first', 'stop-first'] as const)))
+    .addOption(flag('--rollback-failure-action <action>', 'on a failed rollback: pause or continue', oneOf(['pause', 'continue'] as const)))
+    .addOption(flag('--rollback-monitor <duration>', 'how long to watch each rolled-back task for failure', duration))
+    .addOption(flag('--rollback-max-failure-ratio <ratio>', 'failure rate tolerated during a rollback, 0 to 1', ratio))
     .addOption(flag('--strategy <type>', 'how updates reach the tasks: rolling (default), canary or blue-green', oneOf(['rolling', 'canary', 'blue-green'] as const)))
     .addOption(flag('--canary-steps <percents>', "canary: the new version's share of connections per step, e.g. 10,50,100", canarySteps))
     .addOption(flag('--canary-interval <duration>', 'canary: how long each step holds (default: until `swarm service promote`)', duration))
@@ -185,6 +197,15 @@ function applyCommon(spec: ServiceSpec, o: CommonOptions): void {
     ...(o.updateOrder !== undefined ? { Order: o.updateOrder } : {}),
   };
   if (Object.keys(update).length > 0) spec.UpdateConfig = { ...spec.UpdateConfig, ...update };
+  const rollback: UpdateConfig = {
+    ...(o.rollbackParallelism !== undefined ? { Parallelism: o.rollbackParallelism } : {}),
+    ...(o.rollbackDelay !== undefined ? { Delay: o.rollbackDelay } : {}),
+    ...(o.rollbackFailureAction !== undefined ? { FailureAction: o.rollbackFailureAction } : {}),
+    ...(o.rollbackMonitor !== undefined ? { Monitor: o.rollbackMonitor } : {}),
+    ...(o.rollbackMaxFailureRatio !== undefined ? { MaxFailureRatio: o.rollbackMaxFailureRatio } : {}),
+    ...(o.rollbackOrder !== undefined ? { Order: o.rollbackOrder } : {}),
+  };
+  if (Object.keys(rollback).length > 0) spec.RollbackConfig = { ...spec.RollbackConfig, ...rollback };
   if (o.strategy !== undefined || o.canarySteps !== undefined || o.canaryInterval !== undefined) {
     const type = o.strategy ?? spec.Strategy?.Type ?? 'rolling';
     if (type !== 'canary' && (o.canarySteps !== undefined || o.canaryInterval !== undefined)) throw new UsageError('--canary-steps and --canary-interval need --strategy canary');

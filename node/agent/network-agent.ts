@@ -40,7 +40,7 @@ export interface NetworkAgentDeps {
 }
 
 /** How often each network's table is compared with a random peer's. */
-const ANTI_ENTROPY_MS = 2_000;
+const ANTI_ENTROPY_MS = 1_000;
 /** Tombstones outlive every plausible gossip delay, then go. */
 const TOMBSTONE_TTL_MS = 10 * 60_000;
 /** Table changes within this window are programmed together. */
