@@ -140,11 +140,12 @@ describe('swarm container', () => {
     const running = await d.swarm('ps');
     expect(running.code).toBe(0);
     const lines = running.stdout.split('\n');
-    expect(lines[0]).toBe('CONTAINER ID   IMAGE     COMMAND                  CREATED                  STATUS         PORTS     NAMES');
-    expect(lines[1]).toMatch(/^[0-9a-f]{12} {3}alpine {4}"sh -c echo started;…" {3}Less than a second ago {3}Up 0 seconds {13}web$/);
+    // Times may tick over on a loaded machine; the columns follow the longest value.
+    expect(lines[0]).toMatch(/^CONTAINER ID {3}IMAGE {5}COMMAND {18}CREATED +STATUS +PORTS {5}NAMES$/);
+    expect(lines[1]).toMatch(/^[0-9a-f]{12} {3}alpine {4}"sh -c echo started;…" {3}(Less than a second|\d+ seconds?) ago +Up \d+ seconds? +web$/);
     expect(lines).toHaveLength(3);
     const all = (await d.swarm('container', 'ls', '-a')).stdout;
-    expect(all).toContain('Exited (2) 0 seconds ago');
+    expect(all).toMatch(/Exited \(2\) \d+ seconds? ago/);
     expect((await d.swarm('container', 'ls', '-aq')).stdout).toMatch(/^[0-9a-f]{12}\n[0-9a-f]{12}\n$/);
   });
 

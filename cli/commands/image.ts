@@ -285,7 +285,10 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
         await rename(tmp, opts.output);
       } catch (err) {
         await unlink(tmp).catch(() => undefined);
-        if (fileFailed || (err as NodeJS.ErrnoException).syscall === 'rename') throw new CliError(`cannot write ${opts.output}: ${(err as Error).message}`);
+        // The file's own failures carry a syscall; the daemon's stream breaking also destroys the
+        // file (which then reports that same error), and is a cut-off archive.
+        const e = err as NodeJS.ErrnoException;
+        if (e.syscall === 'rename' || (fileFailed && typeof e.syscall === 'string')) throw new CliError(`cannot write ${opts.output}: ${e.message}`);
         throw cutOff(err);
       }
     });

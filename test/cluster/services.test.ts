@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeObject, TaskObject } from '../../node/store/types.js';
@@ -99,7 +99,24 @@ describe('services across a cluster of processes', () => {
     const secrets = await h.api<unknown[]>('m1', 'GET', '/secrets');
     expect(JSON.stringify(secrets.body)).not.toContain('hunter2');
     expect(JSON.stringify(secrets.body)).not.toContain(Buffer.from('hunter2\n').toString('base64'));
-  }, 90_000);
+
+    // Deployed again with only the agent changed: only the agent's tasks are replaced.
+    const ids = async (svc: string) => (await tasks({ service: [svc], 'desired-state': ['running'] })).map((t) => t.ID).sort();
+    const before = { web: await ids('shop_web'), db: await ids('shop_db'), agent: await ids('shop_agent') };
+    const file = join(dir, 'compose.yml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  agent:\n    image: busybox:test\n    command: ["sleep", "600"]', '  agent:\n    image: busybox:test\n    command: ["sleep", "601"]'));
+    await h.ok('m1', 'stack', 'deploy', '-c', file, 'shop');
+    await waitFor(async () => {
+      const agent = (await tasks({ service: ['shop_agent'], 'desired-state': ['running'] })).filter((t) => t.Status.State === 'running');
+      return agent.length === 3 && agent.every((t) => t.Spec.ContainerSpec.Args?.[1] === '601') ? true : undefined;
+    }, 'the agent tasks to run the new command', 60_000, 200);
+    expect({ web: await ids('shop_web'), db: await ids('shop_db') }).toEqual({ web: before.web, db: before.db });
+    expect((await ids('shop_agent')).some((id) => before.agent.includes(id))).toBe(false);
+    const services = (await h.api<{ Spec: { Name: string }; UpdateStatus?: { State: string } }[]>('m1', 'GET', '/services')).body;
+    const status = new Map(services.map((x) => [x.Spec.Name, x.UpdateStatus?.State]));
+    expect([status.get('shop_web'), status.get('shop_db')]).toEqual([undefined, undefined]);
+    expect(['updating', 'completed']).toContain(status.get('shop_agent'));
+  }, 150_000);
 
   it('scales a service up and down', async () => {
     await h.ok('m1', 'service', 'scale', 'shop_web=7');
