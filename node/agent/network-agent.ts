@@ -90,6 +90,8 @@ export class NetworkAgent {
   private readonly built = new Map<string, HostNetworkSpec>();
   private readonly subscribed = new Set<string>();
   private readonly relayed = new Set<string>();
+  /** What each task's namespace and the routing mesh were last programmed with: unchanged rules are not rewritten. */
+  private readonly applied = new Map<string, string>();
   private ingress: { net: HostNetworkSpec; ip: string } | undefined;
   private dirty = new Set<string>();
   private programTimer: NodeJS.Timeout | undefined;
@@ -180,6 +182,7 @@ export class NetworkAgent {
     const entry = this.local.get(taskId);
     if (!entry) return;
     this.local.delete(taskId);
+    this.applied.delete(`task:${taskId}`);
     for (const n of entry.networks) {
       const tomb = this.table.deleteLocal(n.net.id, `task:${taskId}`, Date.now());
       if (tomb) this.publish(n.net.id, [tomb]);
@@ -385,7 +388,15 @@ export class NetworkAgent {
       if (!this.built.has(id)) continue;
       await attempt(`peers of ${id}`, () => this.net.setPeers(id, remotePeers(this.table.records(id), this.deps.vtep)));
       const ingress = this.ingress;
-      if (ingress?.net.id === id) await attempt('routing mesh', () => this.net.setPublishedPorts(ingressPorts(this.table.records(id)), ingress.ip));
+      if (ingress?.net.id === id) {
+        await attempt('routing mesh', async () => {
+          const ports = ingressPorts(this.table.records(id));
+          const key = JSON.stringify([ports, ingress.ip]);
+          if (this.applied.get('mesh') === key) return;
+          await this.net.setPublishedPorts(ports, ingress.ip);
+          this.applied.set('mesh', key);
+        });
+      }
     }
     const touched = new Set(networkIds);
     for (const [taskId, t] of this.local) {
@@ -393,7 +404,14 @@ export class NetworkAgent {
       const byNetwork = new Map(t.networks.map((n) => [n.net.id, this.table.records(n.net.id)]));
       await attempt(`balancing of ${taskId}`, async () => {
         // Released meanwhile: nothing to program.
-        if (this.local.has(taskId)) await this.net.setTaskBalancing(taskId, taskBalancing(byNetwork, t.networks.map((n) => n.net.id)));
+        if (!this.local.has(taskId)) return;
+        const vips = taskBalancing(byNetwork, t.networks.map((n) => n.net.id));
+        // Most changes (a task starting, a tombstone) leave a namespace's rules as they were:
+        // skipping those keeps the queue short when it matters, during an update.
+        const key = JSON.stringify(vips);
+        if (this.applied.get(`task:${taskId}`) === key) return;
+        await this.net.setTaskBalancing(taskId, vips);
+        this.applied.set(`task:${taskId}`, key);
       });
     }
     if (failed !== undefined) throw failed;
