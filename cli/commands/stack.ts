@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ConfigObject, NetworkResource, SecretObject, ServiceObject, ServiceSpec, TaskObject } from '../../node/api/index.js';
-import { convertStack, loadCompose, NAMESPACE_LABEL } from '../../stack/index.js';
+import { convertStack, loadCompose, NAMESPACE_LABEL, type StackNetwork } from '../../stack/index.js';
 import { ApiError } from '../client.js';
 import type { CliContext } from '../context.js';
 import { afterWrite, beforeWrite, DEFAULT_TIMING, waitForService, type WaitTarget } from '../converge.js';
@@ -15,16 +15,6 @@ import { filtersOf, NameResolver, noTruncOf, taskListOptions, taskTable, type Ta
 // secrets and configs labelled com.docker.stack.namespace=NAME. The compose file is read and
 // converted by the stack module (stack/index.ts), reached through StackLoader so tests can pass
 // their own (CliOverrides.stackLoader).
-
-export interface StackNetwork {
-  Name: string;
-  Labels: Record<string, string>;
-  Driver: string;
-  Attachable: boolean;
-  Internal: boolean;
-  Subnet?: string;
-  External: boolean;
-}
 
 export interface StackFileObject {
   Name: string;
