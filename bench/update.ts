@@ -1,9 +1,9 @@
 import '../polyfill.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { ServiceObject, TaskObject } from '../node/store/types.js';
 import { waitFor } from '../test/cluster/harness.js';
 import { writeBusyboxImageArchive } from '../test/fixtures/busybox.js';
+import { httpGetCommand, RequestLoad } from '../test/net/http.js';
 import { NetnsHarness } from '../test/net/netns-harness.js';
 
 // A rolling update under load: 3 namespace hosts (1 manager, 2 workers) on the overlay, a web
@@ -18,47 +18,15 @@ const IMAGE = 'busybox:bench';
 const PORT = 8080;
 /** Serves "$VERSION $(hostname)". */
 const WEB = ['sh', '-c', `mkdir -p /www && echo "$VERSION $(hostname)" > /www/index.html && exec httpd -f -p ${PORT} -h /www`];
-const HEALTH_CMD = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 127.0.0.1 ${PORT} | grep -q 200`;
+const HEALTH_CMD = `${httpGetCommand('127.0.0.1', PORT, 1)} | grep -q 200`;
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${msg}\n`);
 }
 
-/** A request loop run by busybox sh inside some namespaces, one line per request: "+1"/"+2" (the version answering) or "- why". */
-class Load {
-  private readonly proc: ChildProcess;
-  private out = '';
-
-  constructor(
-    readonly name: string,
-    nsenterArgs: string[],
-    target: string,
-  ) {
-    const once = `r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${target} ${PORT} 2>&1)`;
-    const script = `set -f; while true; do ${once}; case "$r" in *"200 OK"*"v2 "*) echo +2;; *"200 OK"*) echo +1;; *) echo "-" $r;; esac; done`;
-    this.proc = spawn('nsenter', [...nsenterArgs, '--', 'busybox', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-    this.proc.stdout!.on('data', (b: Buffer) => (this.out += b.toString()));
-  }
-
-  /** Complete lines so far. */
-  private lines(): string[] {
-    return this.out.split('\n').slice(0, -1);
-  }
-
-  counts(): { ok: number; v2: number; failed: number; samples: string[] } {
-    const lines = this.lines();
-    const fails = lines.filter((l) => l.startsWith('-'));
-    return { ok: lines.length - fails.length, v2: lines.filter((l) => l === '+2').length, failed: fails.length, samples: fails.slice(0, 5) };
-  }
-
-  stop(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
 async function main(): Promise<void> {
   const h = NetnsHarness.create('bench-update', { hosts: 3 });
-  const loads: Load[] = [];
+  const loads: RequestLoad[] = [];
   const onSignal = (): void => {
     for (const l of loads) l.stop();
     process.exit(130); // NetnsHarness cleans up at exit
@@ -93,9 +61,9 @@ async function main(): Promise<void> {
     log(`${REPLICAS} replicas healthy; load starts`);
 
     // Through the VIP: the client container's network and mount namespaces (its DNS, its busybox).
-    const vip = new Load('vip', ['-t', String(pid), '-n', '-m'], 'web');
+    const vip = new RequestLoad('vip', ['-t', String(pid), '-n', '-m'], 'web', PORT);
     // Through the routing mesh: from host2's namespace to host1's published port.
-    const mesh = new Load('mesh', [`--net=/var/run/netns/${h.host(2).netns}`], h.host(1).ip);
+    const mesh = new RequestLoad('mesh', [`--net=/var/run/netns/${h.host(2).netns}`], h.host(1).ip, PORT);
     loads.push(vip, mesh);
     await waitFor(() => (vip.counts().ok >= 5 && mesh.counts().ok >= 5 ? true : undefined), 'both loads to be answered', 20_000, 100);
     const before = loads.map((l) => ({ name: l.name, ...l.counts() }));
@@ -119,7 +87,7 @@ async function main(): Promise<void> {
 
     const [v, m] = [vip.counts(), mesh.counts()];
     for (const [name, c] of [['vip', v], ['mesh', m]] as const) {
-      log(`${name}: ${c.ok} ok (${c.v2} from v2), ${c.failed} failed${c.failed > 0 ? `: ${c.samples.join(' | ')}` : ''}`);
+      log(`${name}: ${c.ok} ok (${c.byVersion.get('v2') ?? 0} from v2), ${c.failed} failed${c.failed > 0 ? `: ${c.samples.join(' | ')}` : ''}`);
     }
     const result = { bench: 'update', replicas: REPLICAS, totalMs, failedRequests: v.failed + m.failed, requests: v.ok + v.failed + m.ok + m.failed, vipFailed: v.failed, meshFailed: m.failed };
     process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -18,7 +18,8 @@ function findRoot(): string {
 }
 
 const ROOT = findRoot();
-const CLI = join(ROOT, 'dist/cli/main.js');
+/** The built `swarm` command, which every harness runs. */
+export const CLI = join(ROOT, 'dist/cli/main.js');
 
 export interface CliResult {
   code: number;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NodeObject, TaskObject } from '../../node/store/types.js';
 import { waitFor } from '../cluster/harness.js';
 import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
+import { httpGetCommand, pageOf } from './http.js';
 import { NetnsHarness } from './netns-harness.js';
 
 // The demo: 5 hosts, each a network namespace on a private bridge running its own `swarm daemon`
@@ -103,10 +104,9 @@ async function main(): Promise<void> {
 
     // manager1 runs no web task (workers only): the routing mesh carries the request over the overlay.
     const fetchPage = async (from: number, via: number): Promise<string> => {
-      // busybox nc: Debian 12's static busybox wget crashes.
-      const r = await h.exec(from, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 ${h.host(via).ip} 8080 | tail -n 1`]);
-      const body = r.stdout.trim();
-      if (r.code !== 0 || body === '' || body.startsWith('HTTP/')) throw new Error(`no page: ${r.stderr}${body}`);
+      const r = await h.exec(from, ['sh', '-c', httpGetCommand(h.host(via).ip, 8080)]);
+      const body = pageOf(r.stdout);
+      if (r.code !== 0 || body === undefined) throw new Error(`no page: ${r.stderr}${r.stdout}`);
       return body;
     };
     say(`$ curl http://${h.host(0).ip}:8080/   (from manager2; manager1 runs no web task), 6 times`);

@@ -11,21 +11,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { apiRequest, runCli, waitFor, type CliResult } from '../cluster/harness.js';
+import { join } from 'node:path';
+import { apiRequest, CLI, runCli, waitFor, type CliResult } from '../cluster/harness.js';
 import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 export type { CliResult };
 
-function findRoot(): string {
-  for (let dir = import.meta.dirname; dir !== resolve(dir, '..'); dir = resolve(dir, '..')) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-  }
-  throw new Error(`no package.json above ${import.meta.dirname}`);
-}
-
-const ROOT = findRoot();
-const CLI = join(ROOT, 'dist/cli/main.js');
 const SWARM_PORT = 2377;
 
 export interface NetnsHost {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
 import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
 import { waitFor } from '../cluster/harness.js';
+import { httpGetCommand, pageOf } from './http.js';
 import { NetnsHarness, type CliResult } from './netns-harness.js';
 
 // The overlay on 3 namespace hosts (1 manager, 2 workers): cross-host traffic between tasks,
@@ -40,18 +41,9 @@ function ipOn(t: TaskObject, network: string): string {
   return a.Addresses[0].split('/')[0]!;
 }
 
-/**
- * A shell pipeline that GETs / from host:port and prints the page's last line (busybox nc: the
- * busybox wget of Debian 12 crashes in a static build).
- */
-function httpGet(host: string, port: number): string {
-  return `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -n 1`;
-}
-
-/** The page, when the GET got a 200; undefined otherwise. */
+/** The page of a GET run through exec or inTask. */
 function page(r: CliResult): string | undefined {
-  const body = r.stdout.trim();
-  return r.code === 0 && body !== '' && !body.startsWith('HTTP/') ? body : undefined;
+  return r.code === 0 ? pageOf(r.stdout) : undefined;
 }
 
 /** Runs a shell command inside a task's container (its network and mount namespaces). */
@@ -106,7 +98,7 @@ describe('overlay networks across namespace hosts', () => {
     const [a, b] = web as [TaskObject, TaskObject];
     const ipB = ipOn(b, 'appnet');
     await waitFor(() => (inTask(a, `ping -c1 -W1 ${ipB}`).code === 0 ? true : undefined), `ping ${ipB} from the other host`, 15_000, 200);
-    expect(page(inTask(a, httpGet(ipB, 8080)))).toBe(b.ID.slice(0, 12));
+    expect(page(inTask(a, httpGetCommand(ipB, 8080)))).toBe(b.ID.slice(0, 12));
   });
 
   it('isolates networks, and a task on two networks reaches both', async () => {
@@ -115,10 +107,10 @@ describe('overlay networks across namespace hosts', () => {
     const web = await running('web', 2);
     const webIp = ipOn(web[0]!, 'appnet');
     const otherIp = ipOn(other!, 'othernet');
-    expect(await waitFor(() => page(inTask(client!, httpGet(otherIp, 8080))), 'client reaching other', 15_000, 200)).toBe(other!.ID.slice(0, 12));
-    expect(await waitFor(() => page(inTask(client!, httpGet(webIp, 8080))), 'client reaching web', 15_000, 200)).toBe(web[0]!.ID.slice(0, 12));
+    expect(await waitFor(() => page(inTask(client!, httpGetCommand(otherIp, 8080))), 'client reaching other', 15_000, 200)).toBe(other!.ID.slice(0, 12));
+    expect(await waitFor(() => page(inTask(client!, httpGetCommand(webIp, 8080))), 'client reaching web', 15_000, 200)).toBe(web[0]!.ID.slice(0, 12));
     expect(inTask(other!, `ping -c1 -W1 ${webIp}`).code).not.toBe(0);
-    expect(page(inTask(other!, httpGet(webIp, 8080)))).toBeUndefined();
+    expect(page(inTask(other!, httpGetCommand(webIp, 8080)))).toBeUndefined();
   });
 
   it('answers DNS for a VIP, for dnsrr and for tasks.', async () => {
@@ -148,7 +140,7 @@ describe('overlay networks across namespace hosts', () => {
     await waitFor(
       () => {
         for (let i = 0; i < 10; i++) {
-          const p = page(inTask(client!, httpGet('web', 8080)));
+          const p = page(inTask(client!, httpGetCommand('web', 8080)));
           if (p) seen.add(p);
         }
         return seen.size >= 2 ? true : undefined;
@@ -168,7 +160,7 @@ describe('overlay networks across namespace hosts', () => {
     await waitFor(
       async () => {
         // From host0's namespace to host2's address: the mesh on host2 forwards over the overlay.
-        const p = page(await h.exec(0, ['busybox', 'sh', '-c', httpGet(h.host(2).ip, 8080).replace('| nc', '| busybox nc')]));
+        const p = page(await h.exec(0, ['busybox', 'sh', '-c', httpGetCommand(h.host(2).ip, 8080)]));
         if (p) seen.add(p);
         return seen.size >= 2 ? true : undefined;
       },
@@ -192,7 +184,7 @@ describe('overlay networks across namespace hosts', () => {
     const [back] = await running('shop_back', 1);
     const [front] = await running('shop_front', 1);
     expect(back!.NetworksAttachments!.map((a) => a.Network.Spec.Name)).toEqual(['shop_default']);
-    expect(await waitFor(() => page(inTask(front!, httpGet('back', 8080))), 'front reaching back by its short name', 15_000, 200)).toBe(back!.ID.slice(0, 12));
+    expect(await waitFor(() => page(inTask(front!, httpGetCommand('back', 8080))), 'front reaching back by its short name', 15_000, 200)).toBe(back!.ID.slice(0, 12));
   });
 
   it('balances only over healthy tasks when the service has a health check', async () => {
@@ -202,10 +194,10 @@ describe('overlay networks across namespace hosts', () => {
     const [client] = await running('client', 1);
     await waitFor(() => (inTask(client!, 'nslookup hc').code === 0 ? true : undefined), 'hc in DNS', 10_000, 200);
     // Neither is healthy yet: the VIP has no backend and refuses.
-    expect(page(inTask(client!, httpGet('hc', 8080)))).toBeUndefined();
+    expect(page(inTask(client!, httpGetCommand('hc', 8080)))).toBeUndefined();
     expect(inTask(hc[0]!, 'touch /tmp/ok').code).toBe(0);
-    await waitFor(() => page(inTask(client!, httpGet('hc', 8080))), 'the healthy task behind the VIP', 15_000, 200);
-    for (let i = 0; i < 6; i++) expect(page(inTask(client!, httpGet('hc', 8080)))).toBe(hc[0]!.ID.slice(0, 12));
+    await waitFor(() => page(inTask(client!, httpGetCommand('hc', 8080))), 'the healthy task behind the VIP', 15_000, 200);
+    for (let i = 0; i < 6; i++) expect(page(inTask(client!, httpGetCommand('hc', 8080)))).toBe(hc[0]!.ID.slice(0, 12));
     const states = new Map((await tasks('hc')).map((t) => [t.ID, t.Status.State]));
     expect([states.get(hc[0]!.ID), states.get(hc[1]!.ID)]).toEqual(['running', 'starting']);
   });
@@ -213,7 +205,7 @@ describe('overlay networks across namespace hosts', () => {
   it("publishes a host-mode port on its task's node only", async () => {
     await h.ok(0, 'service', 'create', '-d', '--name', 'hostport', '--replicas', '1', '--network', 'appnet', '--publish', 'published=9090,target=8080,mode=host', '--constraint', 'node.hostname==host1', IMAGE, ...WEB);
     const [t] = await running('hostport', 1);
-    const get = async (via: number) => page(await h.exec(0, ['busybox', 'sh', '-c', httpGet(h.host(via).ip, 9090).replace('| nc', '| busybox nc')]));
+    const get = async (via: number) => page(await h.exec(0, ['busybox', 'sh', '-c', httpGetCommand(h.host(via).ip, 9090)]));
     expect(await waitFor(() => get(1), 'the host-mode port on host1', 15_000, 200)).toBe(t!.ID.slice(0, 12));
     expect(await get(2)).toBeUndefined();
   });

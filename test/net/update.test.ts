@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceObject, TaskObject } from '../../node/store/types.js';
 import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
 import { waitFor } from '../cluster/harness.js';
+import { httpGetCommand, RequestLoad } from './http.js';
 import { NetnsHarness } from './netns-harness.js';
 
 // Rolling updates on 3 namespace hosts (1 manager, 2 workers) over the overlay: a start-first
@@ -14,7 +15,7 @@ let h: NetnsHarness;
 const IMAGE = 'busybox:test';
 /** A web server whose page is VERSION and its hostname; healthy once it answers. */
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "$VERSION $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www'];
-const HEALTH = ['--health-cmd', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 127.0.0.1 8080 | grep -q 200", '--health-interval', '300ms', '--health-retries', '2'];
+const HEALTH = ['--health-cmd', `${httpGetCommand('127.0.0.1', 8080, 1)} | grep -q 200`, '--health-interval', '300ms', '--health-retries', '2'];
 
 async function service(name: string): Promise<ServiceObject> {
   const r = await h.api<ServiceObject>(0, 'GET', `/services/${name}`);
@@ -51,26 +52,6 @@ async function updateState(name: string, states: string[]): Promise<ServiceObjec
   );
 }
 
-/**
- * Requests in a loop from inside a namespace (a task's, or a host's) until stopped; prints "ok"
- * or "fail" per request.
- */
-function load(args: string[], target: string): { proc: ChildProcess; counts: () => { ok: number; fail: number } } {
-  const script = `while :; do out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${target} 8080 2>&1); case "$out" in *"200 OK"*) echo ok;; *) echo "fail $out" | tr '\\n' ' '; echo;; esac; done`;
-  const proc = spawn('nsenter', [...args, '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let text = '';
-  proc.stdout!.on('data', (b: Buffer) => (text += b.toString()));
-  return {
-    proc,
-    counts: () => {
-      const lines = text.split('\n').filter((l) => l !== '');
-      const fails = lines.filter((l) => l.startsWith('fail'));
-      if (fails.length > 0) process.stderr.write(`failed requests (${target}): ${fails.slice(0, 5).join(' | ')}\n`);
-      return { ok: lines.length - fails.length, fail: fails.length };
-    },
-  };
-}
-
 beforeAll(async () => {
   h = NetnsHarness.create('update', { hosts: 3 });
   await h.formCluster({ managers: 1 });
@@ -90,27 +71,27 @@ describe('rolling updates over the overlay', () => {
       '--update-order', 'start-first', '--update-parallelism', '2', '--update-monitor', '1s', ...HEALTH, IMAGE, ...WEB);
     await running('app', 6);
     const [client] = await running('client', 1);
-    const viaVip = load(['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'app');
-    const viaMesh = load([`--net=/var/run/netns/${h.host(2).netns}`], h.host(1).ip);
+    const viaVip = new RequestLoad('vip', ['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'app', 8080);
+    const viaMesh = new RequestLoad('mesh', [`--net=/var/run/netns/${h.host(2).netns}`], h.host(1).ip, 8080);
     try {
       // Both loads see the service answering before the update starts.
       await waitFor(() => (viaVip.counts().ok > 5 && viaMesh.counts().ok > 5 ? true : undefined), 'requests answered before the update', 20_000, 100);
       const before = { vip: viaVip.counts(), mesh: viaMesh.counts() };
-      expect(before.vip.fail + before.mesh.fail).toBe(0);
+      expect(before.vip.failed + before.mesh.failed).toBe(0);
       await h.ok(0, 'service', 'update', '-d', '--env-add', 'VERSION=v2', 'app');
       const done = await updateState('app', ['completed', 'paused', 'rollback_started', 'rollback_completed']);
       expect(done.UpdateStatus?.State).toBe('completed');
       const now = await running('app', 6);
       expect(now.every((t) => t.Spec.ContainerSpec.Env?.includes('VERSION=v2'))).toBe(true);
     } finally {
-      viaVip.proc.kill('SIGKILL');
-      viaMesh.proc.kill('SIGKILL');
+      viaVip.stop();
+      viaMesh.stop();
     }
     const vip = viaVip.counts();
     const mesh = viaMesh.counts();
     expect(vip.ok).toBeGreaterThan(20);
     expect(mesh.ok).toBeGreaterThan(20);
-    expect({ vipFailed: vip.fail, meshFailed: mesh.fail }).toEqual({ vipFailed: 0, meshFailed: 0 });
+    expect({ vipFailed: vip.failed, meshFailed: mesh.failed, samples: [...vip.samples, ...mesh.samples] }).toEqual({ vipFailed: 0, meshFailed: 0, samples: [] });
   });
 
   it('rolls a failing update back by itself (failure_action rollback)', async () => {
@@ -146,7 +127,7 @@ describe('canary and blue/green deployments over the overlay', () => {
   /** The versions that answer `n` requests through the VIP from the client task. */
   async function versions(name: string, n: number): Promise<Map<string, number>> {
     const [client] = await running('client', 1);
-    const script = `i=0; while [ $i -lt ${n} ]; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${name} 8080 2>&1 | tail -n 1; i=$((i+1)); done`;
+    const script = `i=0; while [ $i -lt ${n} ]; do ${httpGetCommand(name, 8080)} | tail -n 1; i=$((i+1)); done`;
     const r = spawnSync('nsenter', ['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
     const out = new Map<string, number>();
     for (const line of r.stdout.split('\n')) {
@@ -217,7 +198,7 @@ describe('canary and blue/green deployments over the overlay', () => {
       15_000,
       200,
     );
-    const viaVip = load(['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'bg');
+    const viaVip = new RequestLoad('vip', ['-t', String(client!.Status.ContainerStatus!.PID), '-n', '-m'], 'bg', 8080);
     try {
       await waitFor(() => (viaVip.counts().ok > 5 ? true : undefined), 'requests answered before the switch', 20_000, 100);
       await h.ok(0, 'service', 'promote', 'bg');
@@ -225,9 +206,9 @@ describe('canary and blue/green deployments over the overlay', () => {
       expect(done.UpdateStatus?.State).toBe('completed');
       await running('bg', 2);
     } finally {
-      viaVip.proc.kill('SIGKILL');
+      viaVip.stop();
     }
-    expect(viaVip.counts().fail).toBe(0);
+    expect(viaVip.counts()).toMatchObject({ failed: 0, samples: [] });
     await waitFor(async () => ((await versions('bg', 8)).get('v2') ?? 0) >= 7 && !(await versions('bg', 4)).has('v1') ? true : undefined, 'the VIP to answer with v2 only', 20_000, 200);
   });
 });
