@@ -395,55 +395,56 @@ function listenTcp(address: string, port: number): Promise<net.Server> {
   });
 }
 
-/** Sends a datagram to the upstream and waits for its reply (only from it: the socket is connected). */
-function exchangeUdp(upstream: Upstream, msg: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+/**
+ * One upstream exchange: `start` wires a socket to `finish`, which settles once (an answer, an
+ * error, the deadline, or the server closing) and then releases the socket and the listeners.
+ */
+function exchange(timeoutMs: number, signal: AbortSignal, start: (finish: (err: Error | undefined, answer?: Buffer) => void) => () => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket(net.isIPv6(upstream.host) ? 'udp6' : 'udp4');
-    const id = msg.readUInt16BE(0);
     let done = false;
+    let release = (): void => {};
     const finish = (err: Error | undefined, answer?: Buffer): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      try {
-        socket.close();
-      } catch {
-        // Already closed.
-      }
+      release();
       if (err !== undefined) reject(err);
       else resolve(answer as Buffer);
     };
     const onAbort = (): void => finish(new Error('DNS server closing'));
     const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     signal.addEventListener('abort', onAbort);
+    release = start(finish);
+  });
+}
+
+/** Sends a datagram to the upstream and waits for its reply (only from it: the socket is connected). */
+function exchangeUdp(upstream: Upstream, msg: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+  return exchange(timeoutMs, signal, (finish) => {
+    const socket = dgram.createSocket(net.isIPv6(upstream.host) ? 'udp6' : 'udp4');
+    const id = msg.readUInt16BE(0);
     socket.on('error', (err) => finish(err));
     socket.on('message', (answer) => {
       // A stray datagram with another id is not the answer: keep waiting.
       if (answer.length >= 2 && answer.readUInt16BE(0) === id) finish(undefined, answer);
     });
     socket.connect(upstream.port, upstream.host, () => socket.send(msg));
+    return () => {
+      try {
+        socket.close();
+      } catch {
+        // Already closed.
+      }
+    };
   });
 }
 
 /** Sends a length-prefixed query over a new connection and reads one length-prefixed answer. */
 function exchangeTcp(upstream: Upstream, msg: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return exchange(timeoutMs, signal, (finish) => {
     const socket = net.connect({ host: upstream.host, port: upstream.port });
     let buffered: Buffer = Buffer.alloc(0);
-    let done = false;
-    const finish = (err: Error | undefined, answer?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (err !== undefined) reject(err);
-      else resolve(answer as Buffer);
-    };
-    const onAbort = (): void => finish(new Error('DNS server closing'));
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    signal.addEventListener('abort', onAbort);
     socket.on('error', (err) => finish(err));
     socket.on('close', () => finish(new Error('upstream closed the connection')));
     socket.on('connect', () => {
@@ -456,5 +457,6 @@ function exchangeTcp(upstream: Upstream, msg: Buffer, timeoutMs: number, signal:
       buffered = Buffer.concat([buffered, chunk]);
       if (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) finish(undefined, buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
     });
+    return () => socket.destroy();
   });
 }
