@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
+import { ipOf, networkSubnet, networkVni } from '../manager/allocator/index.js';
 import type { P2PHost } from '../p2p/index.js';
 import type { NetworkAttachment, NetworkObject, TaskObject } from '../store/index.js';
 import {
@@ -53,23 +54,16 @@ interface LocalTask {
 }
 
 export function hostNetworkOf(n: NetworkObject): HostNetworkSpec {
-  const cfg = n.IPAM.Configs[0];
-  if (!cfg) throw new Error(`network ${n.Spec.Name} has no address allocation`);
-  return {
-    id: n.ID,
-    name: n.Spec.Name,
-    vni: Number(n.DriverState.Options['com.docker.network.driver.overlay.vxlanid_list']),
-    subnet: cfg.Subnet,
-    gateway: cfg.Gateway,
-    internal: n.Spec.Internal === true,
-    ingress: n.Spec.Ingress === true,
-  };
+  const cfg = networkSubnet(n);
+  const vni = networkVni(n);
+  if (!cfg || vni === undefined) throw new Error(`network ${n.Spec.Name} has no address allocation`);
+  return { id: n.ID, name: n.Spec.Name, vni, subnet: cfg.Subnet, gateway: cfg.Gateway, internal: n.Spec.Internal === true, ingress: n.Spec.Ingress === true };
 }
 
 function addressOf(a: NetworkAttachment): string {
   const addr = a.Addresses[0];
   if (!addr) throw new Error(`no address on network ${a.Network.Spec.Name}`);
-  return addr.split('/')[0]!;
+  return ipOf(addr);
 }
 
 function portsOf(task: TaskObject): PublishedPort[] {
@@ -241,7 +235,8 @@ export class NetworkAgent {
   private announce(entry: LocalTask): void {
     const t = entry.task;
     for (const n of entry.networks) {
-      const vip = t.Endpoint?.VirtualIPs?.find((v) => v.NetworkID === n.net.id)?.Addr.split('/')[0];
+      const vipAddr = t.Endpoint?.VirtualIPs?.find((v) => v.NetworkID === n.net.id)?.Addr;
+      const vip = vipAddr === undefined ? undefined : ipOf(vipAddr);
       const service: EndpointService = {
         id: t.ServiceID,
         name: t.ServiceAnnotations?.Name ?? t.ServiceID,

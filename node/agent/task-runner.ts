@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { deepEqual } from '../manager/orchestrator/index.js';
 import type { LocalRuntime } from '../runtime/index.js';
 import { TASK_STATES, type TaskObject, type TaskState, type TaskStatus } from '../store/index.js';
 
@@ -124,7 +125,7 @@ export class TaskRunner {
         }
         continue;
       }
-      const trafficChanged = JSON.stringify(cur.task.Traffic) !== JSON.stringify(t.Traffic);
+      const trafficChanged = !deepEqual(cur.task.Traffic, t.Traffic);
       const next: TaskObject = { ...cur.task, ...t };
       if (!t.Traffic) delete next.Traffic;
       cur.task = next;

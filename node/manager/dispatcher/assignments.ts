@@ -1,6 +1,7 @@
 import { pack, unpack } from 'msgpackr';
 import type { Logger } from '../../log.js';
 import type { ClusterStore } from '../../store/index.js';
+import { deepEqual } from '../orchestrator/index.js';
 import type { TaskObject, TaskState } from '../../store/index.js';
 
 /** The gossip topic of task assignments. */
@@ -65,7 +66,7 @@ export class AssignmentPublisher {
         prev.NodeID === task.NodeID &&
         prev.DesiredState === task.DesiredState &&
         UNASSIGNED.has(prev.Status.State) === UNASSIGNED.has(task.Status.State) &&
-        JSON.stringify(prev.Traffic) === JSON.stringify(task.Traffic)
+        deepEqual(prev.Traffic, task.Traffic)
       )
         return;
       const now = task.NodeID;
