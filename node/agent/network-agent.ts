@@ -379,13 +379,20 @@ export class NetworkAgent {
         this.deps.logger.debug({ err, what }, 'overlay programming step failed');
       }
     };
+    // Each network's live records, read once for this round.
+    const recordsOf = new Map<string, EndpointRecord[]>();
+    const records = (id: string): EndpointRecord[] => {
+      let r = recordsOf.get(id);
+      if (!r) recordsOf.set(id, (r = this.table.records(id)));
+      return r;
+    };
     for (const id of networkIds) {
       if (!this.built.has(id)) continue;
-      await attempt(`peers of ${id}`, () => this.net.setPeers(id, remotePeers(this.table.records(id), this.deps.vtep)));
+      await attempt(`peers of ${id}`, () => this.net.setPeers(id, remotePeers(records(id), this.deps.vtep)));
       const ingress = this.ingress;
       if (ingress?.net.id === id) {
         await attempt('routing mesh', async () => {
-          const ports = ingressPorts(this.table.records(id));
+          const ports = ingressPorts(records(id));
           const key = JSON.stringify([ports, ingress.ip]);
           if (this.applied.get('mesh') === key) return;
           await this.net.setPublishedPorts(ports, ingress.ip);
@@ -396,7 +403,7 @@ export class NetworkAgent {
     const touched = new Set(networkIds);
     for (const [taskId, t] of this.local) {
       if (!t.networks.some((n) => touched.has(n.net.id))) continue;
-      const byNetwork = new Map(t.networks.map((n) => [n.net.id, this.table.records(n.net.id)]));
+      const byNetwork = new Map(t.networks.map((n) => [n.net.id, records(n.net.id)]));
       await attempt(`balancing of ${taskId}`, async () => {
         // Released meanwhile: nothing to program.
         if (!this.local.has(taskId)) return;
