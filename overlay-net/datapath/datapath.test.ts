@@ -129,6 +129,7 @@ const NET_B = spec('b', vni + 1, 2);
 const NET_C = spec('c', vni + 2, 3, { internal: true });
 const INGRESS = spec('ingress', vni + 3, 255, { ingress: true });
 const NET_D = spec('d', vni + 4, 4);
+const NET_E = spec('e', vni + 5, 5);
 
 const peer = (ip: string, vtep: string): Peer => ({ ip, mac: macFromIp(ip), vtep });
 const remoteFdb = (ns: string, dev: string) => json<{ mac: string; dst?: string }>('bridge', ['-n', ns, '-j', 'fdb', 'show', 'dev', dev]).filter((e) => e.dst);
@@ -211,6 +212,25 @@ describe.skipIf(!isRoot)('overlay data path between two namespace hosts', () => 
     writeFileSync(big, 'x'.repeat(200_000));
     await serve(`${PREFIX2}t2`, 8081, '10.0.1.12', 'busybox', 'cat', big);
     expect((await connect(`${PREFIX1}t1`, '10.0.1.12', 8081))?.length).toBe(200_000);
+  });
+
+  it("keeps the gateway's MAC while tasks come and go, so tasks' neighbour entries stay right", async () => {
+    await host1.ensureNetwork(NET_E);
+    const bridgeMac = (): string => json<{ address: string }>('ip', ['-n', H1, '-j', 'link', 'show', `swbr${vni + 5}`])[0]!.address;
+    const gatewayMac = macFromIp(NET_E.gateway);
+    expect(bridgeMac()).toBe(gatewayMac);
+    // Each new port has a random host-side MAC; without an address of its own the bridge would take the lowest.
+    for (const t of ['e1', 'e2', 'e3']) {
+      await host1.attachTask(t, [{ net: NET_E, ip: `10.0.5.1${t.slice(1)}` }]);
+      expect(bridgeMac()).toBe(gatewayMac);
+    }
+    await host1.detachTask('e1');
+    await host1.detachTask('e2');
+    expect(bridgeMac()).toBe(gatewayMac);
+    expect(await ping(`${PREFIX1}e3`, NET_E.gateway)).toBe(true);
+    expect(json<{ lladdr: string }>('ip', ['-n', `${PREFIX1}e3`, '-j', 'neigh', 'show', NET_E.gateway])[0]?.lladdr).toBe(gatewayMac);
+    await host1.detachTask('e3');
+    await host1.removeNetwork(NET_E.id);
   });
 
   it('isolates networks; a task on both reaches both', async () => {

@@ -233,7 +233,7 @@ describe('network batch lines', () => {
   it('creates the bridge and a vxlan bound to the underlay, then asserts the rest', () => {
     const lines = renderNetworkLines(A, parseCidr(A.subnet), underlay, { bridge: false, vxlan: false });
     expect(lines).toEqual([
-      'link add swbr4097 type bridge',
+      'link add swbr4097 address 02:42:0a:00:01:01 type bridge',
       'link add swvx4097 type vxlan id 4097 dstport 4789 local 10.220.5.1 dev eth0 nolearning proxy',
       'link set swbr4097 mtu 1450',
       'link set swvx4097 master swbr4097',

@@ -1,7 +1,7 @@
 // Pure renderers: nft rulesets as `nft -f -` text, `ip -batch -` / `bridge -batch -` lines, the
 // default route choice and the peer diff. No I/O, so all of it is tested without root.
 // Inputs are checked by the caller (names.ts): what arrives here is safe to interpolate.
-import { formatCidr, type Cidr } from '../ipam/index.js';
+import { formatCidr, macFromIp, type Cidr } from '../ipam/index.js';
 import type { HostNetworkSpec } from '../types.js';
 import { BRIDGE_PREFIX, NETWORK_ALIAS_PREFIX, OVERLAY_MTU, VXLAN_PORT, bridgeName, taskIfName, vxlanName } from './names.js';
 
@@ -272,7 +272,10 @@ export function renderNetworkLines(
   const br = bridgeName(spec.vni);
   const vx = vxlanName(spec.vni);
   const lines: string[] = [];
-  if (!existing.bridge) lines.push(`link add ${br} type bridge`);
+  // A bridge without an address of its own takes the lowest MAC among its ports, so it would
+  // change as tasks come and go, and tasks would keep sending to the gateway's old MAC until
+  // their neighbour entry expires (seconds without DNS). Given one, the bridge keeps it.
+  if (!existing.bridge) lines.push(`link add ${br} address ${macFromIp(spec.gateway)} type bridge`);
   // Created here, in the underlay's namespace: its UDP socket lives where it was made.
   if (!existing.vxlan) {
     lines.push(`link add ${vx} type vxlan id ${spec.vni} dstport ${VXLAN_PORT} local ${underlay.ip} dev ${underlay.dev} nolearning proxy`);
