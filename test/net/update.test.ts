@@ -155,11 +155,26 @@ describe('canary and blue/green deployments over the overlay', () => {
       200,
     );
     // The weights that give v2 a quarter of new connections: 3 old tasks at (100 − 25) × 1 new,
-    // the new one at 25 × 3 old. (The share itself is measured by the weighted-VIP datapath test;
-    // through a live cluster it is left out while VIP reprogramming lags under load, see issue 7.)
+    // the new one at 25 × 3 old.
     const weights = async () =>
       JSON.stringify((await tasks('can')).filter((t) => t.Status.State === 'running').map((t) => [t.Spec.ContainerSpec.Env?.includes('VERSION=v2') ? 'v2' : 'v1', t.Traffic?.Weight]).sort());
     await waitFor(async () => ((await weights()) === JSON.stringify([['v1', 75], ['v1', 75], ['v1', 75], ['v2', 75]]) ? true : undefined), 'the canary weights', 15_000, 200);
+    // Through the VIP, once the client's host has the weighted rule: any 4 new connections in a
+    // row give v2 exactly one (`numgen inc mod 4`); over 100 we allow 25 ± 3.
+    await waitFor(
+      async () => {
+        const seen = await versions('can', 8);
+        return seen.get('v2') === 2 && seen.get('v1') === 6 ? true : undefined;
+      },
+      'the weighted VIP rule to reach the client',
+      15_000,
+      200,
+    );
+    const share = await versions('can', 100);
+    expect([...share.keys()].sort()).toEqual(['v1', 'v2']);
+    expect(share.get('v2')).toBeGreaterThanOrEqual(22);
+    expect(share.get('v2')).toBeLessThanOrEqual(28);
+    expect((share.get('v1') ?? 0) + (share.get('v2') ?? 0)).toBe(100);
     expect((await service('can')).UpdateStatus?.State).toBe('updating');
     await h.ok(0, 'service', 'promote', 'can');
     const done = await updateState('can', ['completed', 'paused', 'rollback_started', 'rollback_completed']);
