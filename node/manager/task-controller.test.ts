@@ -112,3 +112,45 @@ describe('TaskController with the allocator', () => {
     expect(new Set(addresses(live)).size).toBe(2);
   });
 });
+
+describe('TaskController: an automatic rollback', () => {
+  it('brings back the old spec with its published ports, as `service rollback` does', async () => {
+    const { store, apply, controller, node, network, service } = setup();
+    network('ing', 'ingress', undefined, true);
+    apply([{ op: 'create', table: 'nodes', object: node('n1') }]);
+    service('web', {
+      Mode: { Replicated: { Replicas: 2 } },
+      EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] },
+      UpdateConfig: { Parallelism: 2, FailureAction: 'rollback', Monitor: 60e9 },
+    });
+    controller.start();
+    stop = () => controller.stop();
+    await eventually(() => store.find('tasks', (t) => t.Status.State === 'assigned').length === 2, 'two assigned tasks');
+    // An update as the services API writes it: a new image and a new published port.
+    const before = store.get('services', 'web')!;
+    const planner = new AddressPlanner({ networks: store.list('networks'), services: store.list('services'), tasks: store.list('tasks'), nodes: store.list('nodes') });
+    const nextSpec: ServiceSpec = { ...before.Spec, TaskTemplate: { ContainerSpec: { Image: 'broken' } }, EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 9090 }] } };
+    const a = allocateEndpoint({ serviceId: 'web', spec: nextSpec, current: before, services: store.list('services'), planner });
+    expect(a.endpoint.Ports?.[0]?.PublishedPort).toBe(9090);
+    // The store stamps objects with the proposal's time (see setup): the update starts then too.
+    const now = '2026-01-01T00:00:00Z';
+    apply([
+      { op: 'update', table: 'services', object: { ...before, Spec: a.spec, PreviousSpec: before.Spec, Endpoint: a.endpoint, UpdateStatus: { State: 'updating', StartedAt: now, Message: 'update in progress' } }, expectVersion: before.Version.Index },
+      ...planner.networkUpdates(),
+    ]);
+    // The new tasks fail.
+    const fresh = await eventually(() => {
+      const ts = store.find('tasks', (t) => t.Spec.ContainerSpec.Image === 'broken' && t.Status.State === 'assigned');
+      return ts.length > 0 && ts;
+    }, 'a task of the new spec');
+    for (const t of fresh) apply([{ op: 'update', table: 'tasks', object: { ...t, Status: { ...t.Status, State: 'failed', Message: 'exit 1' } }, expectVersion: t.Version.Index }]);
+    const back = await eventually(() => {
+      const s = store.get('services', 'web')!;
+      return s.UpdateStatus?.State === 'rollback_started' && s;
+    }, 'the rollback to start');
+    expect(back.Spec.TaskTemplate.ContainerSpec.Image).toBe('busybox');
+    expect(back.Endpoint?.Ports?.map((p) => p.PublishedPort)).toEqual([8080]);
+    expect(back.Endpoint?.Spec?.Ports?.map((p) => p.PublishedPort)).toEqual([8080]);
+    expect(back.PreviousSpec?.TaskTemplate.ContainerSpec.Image).toBe('broken');
+  });
+});

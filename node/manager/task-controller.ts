@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { newObjectId, type ClusterStore, type ReplicatedStore } from '../store/index.js';
 import type { ServiceObject, StoreAction, TaskObject } from '../store/index.js';
-import { AddressPlanner, allocateTaskNetworking, planNodeAttachments, type AllocatorView } from './allocator/index.js';
+import { AddressPlanner, allocateEndpoint, allocateTaskNetworking, planNodeAttachments, type AllocatorView } from './allocator/index.js';
 import { reconcileCluster, type ReconcilePlan } from './orchestrator/index.js';
 import { ASSIGNED_MESSAGE, Scheduler, toSchedulerNode } from './scheduler/index.js';
 
@@ -130,7 +130,7 @@ export class TaskController {
     );
     const actions: StoreAction[] = [];
     const stamp = new Date(this.now()).toISOString();
-    const planner = plan.create.length > 0 ? new AddressPlanner(this.allocatorView()) : undefined;
+    let planner = plan.create.length > 0 ? new AddressPlanner(this.allocatorView()) : undefined;
     for (const d of plan.create) {
       const task: TaskObject = { ...d, ID: newObjectId(), Version: { Index: 0 }, CreatedAt: stamp, UpdatedAt: stamp };
       try {
@@ -173,7 +173,19 @@ export class TaskController {
       const svc = this.store.get('services', c.serviceId);
       if (!svc || svc.Version.Index !== c.expectVersion) continue;
       this.logger.info({ service: svc.Spec.Name, state: c.UpdateStatus?.State, message: c.UpdateStatus?.Message, deployment: c.Deployment }, 'service update');
-      const next: ServiceObject = { ...svc, ...(c.UpdateStatus ? { UpdateStatus: c.UpdateStatus } : {}), ...(c.Deployment ? { Deployment: c.Deployment } : {}), ...(c.rollback ?? {}) };
+      let next: ServiceObject = { ...svc, ...(c.UpdateStatus ? { UpdateStatus: c.UpdateStatus } : {}), ...(c.Deployment ? { Deployment: c.Deployment } : {}) };
+      if (c.rollback) {
+        // The old spec's ports and networks come back with it, as with `service rollback`.
+        try {
+          planner ??= new AddressPlanner(this.allocatorView());
+          const allocated = allocateEndpoint({ serviceId: svc.ID, spec: c.rollback.Spec, current: svc, services: this.store.list('services'), planner });
+          next = { ...next, Spec: allocated.spec, PreviousSpec: c.rollback.PreviousSpec, Endpoint: allocated.endpoint };
+        } catch (err) {
+          // Its old ports taken meanwhile, say: the update stops where it is, saying why.
+          const why = err instanceof Error ? err.message : String(err);
+          next = { ...next, UpdateStatus: { State: 'paused', StartedAt: svc.UpdateStatus?.StartedAt ?? stamp, Message: `update paused: cannot roll back: ${why}` } };
+        }
+      }
       actions.push({ op: 'update', table: 'services', object: next, expectVersion: c.expectVersion });
     }
     this.wakeAt(plan.wakeAt);
