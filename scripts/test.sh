@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: setup, lint, typecheck, then every test (including 200 Raft simulation seeds).
-# The namespace-host tests (test/net) run last and one file at a time: each runs a whole cluster.
+# The namespace-host tests (test/net, test/chaos) run last and one file at a time: each runs a whole cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

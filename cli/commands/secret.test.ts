@@ -75,4 +75,21 @@ describe('swarm config', () => {
     expect((await d.swarm('config', 'rm', 'nginx.conf')).stdout).toBe('nginx.conf\n');
     expect(await d.services.listConfigs({})).toEqual([]);
   });
+
+  it('update adds and removes labels, sending the name and data it read with the version', async () => {
+    const file = join(dir, 'app.conf');
+    writeFileSync(file, 'x=1');
+    await d.swarm('config', 'create', '-l', 'a=b', '-l', 'old=1', 'app.conf', file);
+    const v = (await d.services.inspectConfig('app.conf')).Version.Index;
+    d.services.calls.length = 0;
+    expect(await d.swarm('config', 'update', '--label-add', 'a=c', '--label-add', 'z', '--label-rm', 'old', 'app.conf')).toEqual({ code: 0, stdout: 'app.conf\n', stderr: '' });
+    expect(d.services.calls.at(-1)).toEqual({
+      method: 'updateConfig',
+      args: ['cfg0001abcdefghijklmnopqr', v, { Name: 'app.conf', Labels: { a: 'c', z: '' }, Data: Buffer.from('x=1').toString('base64') }],
+    });
+    expect((await d.services.inspectConfig('app.conf')).Spec.Labels).toEqual({ a: 'c', z: '' });
+    expect(await d.swarm('config', 'update', '--label-rm', 'nope', 'app.conf')).toMatchObject({ code: 1, stderr: "Error: key nope doesn't exist in config's labels\n" });
+    expect((await d.swarm('config', 'update', 'app.conf')).stderr).toMatch(/^Error: nothing to update: give --label-add or --label-rm\n/);
+    expect(await d.swarm('config', 'update', '--label-add', 'a=b', 'nope')).toMatchObject({ code: 1, stderr: 'Error: config nope not found\n' });
+  });
 });

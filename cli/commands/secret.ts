@@ -56,7 +56,8 @@ function pretty(kind: SecretKind, o: Stored): string {
   return out.join('');
 }
 
-export function registerSecretLikeCommands(program: Command, ctx: CliContext, kind: SecretKind): void {
+/** Returns the command group, for commands only one kind has (config update). */
+export function registerSecretLikeCommands(program: Command, ctx: CliContext, kind: SecretKind): Command {
   const path = (ref: string): string => `/${kind}s/${encodeURIComponent(ref)}`;
   const group = program.command(kind).description(kind === 'secret' ? 'Manage secrets (sensitive data given to services)' : 'Manage configs (files given to services)');
 
@@ -116,6 +117,7 @@ export function registerSecretLikeCommands(program: Command, ctx: CliContext, ki
         ctx.out(`${ref}\n`);
       }),
     );
+  return group;
 }
 
 export function registerSecretCommands(program: Command, ctx: CliContext): void {

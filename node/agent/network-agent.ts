@@ -174,7 +174,9 @@ export class NetworkAgent {
   /** A task stopped: its endpoints are withdrawn everywhere, its namespace removed. */
   async releaseTask(taskId: string): Promise<void> {
     const entry = this.local.get(taskId);
-    if (!entry) return;
+    // Unknown here: a task adopted after a daemon restart and removed before it was prepared
+    // again. Its namespace (and the veths in it) may still be there.
+    if (!entry) return this.serial(() => this.net.detachTask(taskId));
     this.local.delete(taskId);
     this.applied.delete(`task:${taskId}`);
     for (const n of entry.networks) {

@@ -92,6 +92,24 @@ export interface VersionInfo {
   KernelVersion: string;
 }
 
+/**
+ * Not in Docker's API (GET /swarm/raft): this manager's own Raft view, read locally without a
+ * quorum round trip, so that it answers on a manager cut off from the others too.
+ */
+export interface RaftView {
+  NodeID: string;
+  /** As the Raft core spells it (raft/core/types.ts Role); a learner is a follower. */
+  Role: 'follower' | 'preCandidate' | 'candidate' | 'leader';
+  Term: number;
+  /** The node ID of the leader this member believes in; '' for none. */
+  Leader: string;
+  CommitIndex: number;
+  /** The Raft index the cluster store has applied (ClusterStore.lastIndex()). */
+  AppliedIndex: number;
+  /** sha256 (hex) of the store's snapshot() bytes, taken together with AppliedIndex. */
+  StoreDigest: string;
+}
+
 export interface SwarmBackend {
   systemInfo(): Promise<SystemInfo>;
   version(): VersionInfo;
@@ -109,4 +127,6 @@ export interface SwarmBackend {
   removeNode(ref: string, force: boolean): Promise<void>;
   /** Every node's liveness as this node learned it by gossip. */
   peerLiveness(): { version: number; nodes: { nodeId: string; peerId: string; role: string; state: string }[] };
+  /** This manager's Raft view, local and synchronous; NOT_A_MANAGER on a worker or outside a swarm. */
+  raftStatus(): RaftView;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SwarmError } from '../errors.js';
 import type {
   ClusterObject,
@@ -12,6 +13,7 @@ import type {
 import type {
   InitRequest,
   JoinRequest,
+  RaftView,
   SwarmBackend,
   SwarmInspect,
   SystemInfo,
@@ -326,6 +328,23 @@ export class FakeSwarmBackend implements SwarmBackend {
     this.record('peerLiveness');
     const nodes = [...this.nodes.values()].map((n) => ({ nodeId: n.ID, peerId: `peer-${n.ID}`, role: n.Spec.Role, state: n.Status.State }));
     return { version: nodes.length, nodes };
+  }
+
+  /** Term 1; the indexes are the last Version.Index handed out; the digest is over the fake's tables. */
+  raftStatus(): RaftView {
+    this.record('raftStatus');
+    const cluster = this.requireManager();
+    const leader = [...this.nodes.values()].find((n) => n.ManagerStatus?.Leader)?.ID ?? '';
+    const index = this.index - 1;
+    return {
+      NodeID: this.nodeId,
+      Role: leader === this.nodeId ? 'leader' : 'follower',
+      Term: 1,
+      Leader: leader,
+      CommitIndex: index,
+      AppliedIndex: index,
+      StoreDigest: createHash('sha256').update(JSON.stringify({ index, cluster, nodes: [...this.nodes.values()] })).digest('hex'),
+    };
   }
 
   async removeNode(ref: string, force: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 import { SwarmError } from '../errors.js';
 import type { ConfigObject, NetworkObject, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState } from '../store/index.js';
-import type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+import type { ConfigCreate, ConfigUpdate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
 
 // An in-memory ServicesBackend for tests of API clients (the API's own tests, the CLI's). Tasks
 // are created for every slot (or node, for global services) and move along `startPath` one step
@@ -425,6 +425,20 @@ export class FakeServicesBackend implements ServicesBackend {
     const id = fakeId('cfg', ++this.ids);
     this.configs.set(id, { ID: id, ...this.stamp(), Spec: { Name: spec.Name, Labels: clone(spec.Labels ?? {}), Data: spec.Data } });
     return { ID: id };
+  }
+
+  async updateConfig(ref: string, version: number, spec: ConfigUpdate): Promise<void> {
+    this.record('updateConfig', ref, version, spec);
+    const c = this.resolve(this.configs, 'config', ref);
+    if (version !== c.Version.Index) throw new SwarmError('OUT_OF_SEQUENCE', 'update out of sequence', 'the config changed since it was read: read it again and retry');
+    if (spec.Name !== c.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a config cannot be renamed');
+    if (spec.Data !== undefined && !Buffer.from(spec.Data, 'base64').equals(Buffer.from(c.Spec.Data, 'base64'))) {
+      throw new SwarmError('INVALID_ARGUMENT', 'Data: only the labels of a config can be updated');
+    }
+    const stamp = this.stamp();
+    c.Spec.Labels = clone(spec.Labels);
+    c.Version = stamp.Version;
+    c.UpdatedAt = stamp.UpdatedAt;
   }
 
   async removeConfig(ref: string): Promise<void> {

@@ -4,6 +4,7 @@ export { API_VERSION, MIN_API_VERSION } from './router.js';
 export type {
   InitRequest,
   JoinRequest,
+  RaftView,
   SwarmBackend,
   SwarmInfo,
   SwarmInspect,
@@ -27,7 +28,7 @@ export type {
   TaskState,
   UpdateConfig,
 } from '../store/index.js';
-export type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
+export type { ConfigCreate, ConfigUpdate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from './services-backend.js';
 export type { NetworkResource } from './network-routes.js';
 export type {
   ContainerCreateBody,

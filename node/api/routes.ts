@@ -157,6 +157,8 @@ export function apiRoutes(backend: SwarmBackend, runtime?: RuntimeBackend, servi
     route('GET', '/swarm', async () => ({ json: publicSwarm(await backend.inspectSwarm()) })),
     // Not in Docker's API: node liveness as this node learned it by gossip (workers too).
     route('GET', '/swarm/peers', async () => ({ json: backend.peerLiveness() })),
+    // Not in Docker's API: this manager's Raft view, local (no quorum round trip), for checking invariants.
+    route('GET', '/swarm/raft', async () => ({ json: backend.raftStatus() })),
     route('POST', '/swarm/init', async ({ body }) => {
       const req = decodeAs('InitRequest', initRequestDecoder, (await body()) ?? {});
       return { json: await backend.initSwarm(req) };

@@ -176,6 +176,43 @@ describe('swarm routes', () => {
     expect(r.text).not.toContain('fake-ca-private-key');
   });
 
+  it('GET /swarm/raft answers this manager\'s own Raft view; 503 on a node that is not a manager', async () => {
+    const inactive = await call(sock, 'GET', '/swarm/raft');
+    expect(inactive.status).toBe(503);
+    expect((inactive.json as { message: string }).message).toMatch(/^This node is not a swarm manager\./);
+    await initialized();
+    const r = await call(sock, 'GET', '/v1.47/swarm/raft');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({
+      NodeID: backend.nodeId,
+      Role: 'leader',
+      Term: 1,
+      Leader: backend.nodeId,
+      CommitIndex: expect.any(Number),
+      AppliedIndex: expect.any(Number),
+      StoreDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(backend.calls).toEqual([{ method: 'raftStatus', args: [] }]);
+    // A write moves the applied index and the digest.
+    const before = r.json as { AppliedIndex: number; StoreDigest: string };
+    backend.addNode({ hostname: 'host3' });
+    const after = (await call(sock, 'GET', '/swarm/raft')).json as { AppliedIndex: number; StoreDigest: string };
+    expect(after.AppliedIndex).toBeGreaterThan(before.AppliedIndex);
+    expect(after.StoreDigest).not.toBe(before.StoreDigest);
+
+    const worker = new FakeSwarmBackend();
+    await worker.joinSwarm({ ListenAddr: '', AdvertiseAddr: '', RemoteAddrs: ['192.0.2.1:2377'], JoinToken: 'SWMTKN-1-a-b' });
+    const wsock = join(dir, `api-${++n}`, 'swarm.sock');
+    const ws = await startApiServer({ socketPath: wsock, backend: worker, logger: silentLogger() });
+    try {
+      const w = await call(wsock, 'GET', '/swarm/raft');
+      expect(w.status).toBe(503);
+      expect((w.json as { message: string }).message).toMatch(/^This node is not a swarm manager\./);
+    } finally {
+      await ws.close();
+    }
+  });
+
   it('POST /swarm/join passes Docker\'s body and checks RemoteAddrs and JoinToken', async () => {
     const body = { ListenAddr: '0.0.0.0:2377', AdvertiseAddr: '', RemoteAddrs: ['192.0.2.1:2377'], JoinToken: 'SWMTKN-1-a-b' };
     expect((await call(sock, 'POST', '/swarm/join', body)).status).toBe(200);

@@ -81,6 +81,7 @@ describe('without a services backend', () => {
         ['POST', '/secrets/create'],
         ['DELETE', '/secrets/x'],
         ['GET', '/configs/x'],
+        ['POST', '/configs/x/update?version=1'],
         ['GET', '/networks'],
         ['POST', '/networks/create'],
         ['GET', '/networks/x'],
@@ -319,6 +320,40 @@ describe('secrets and configs', () => {
     expect(((await call(sock, 'GET', `/configs?filters=${q({ names: ['nginx.conf'] })}`)).json as unknown[]).length).toBe(1);
     expect((await call(sock, 'GET', '/configs/nginx.conf')).json).toMatchObject({ Spec: { Name: 'nginx.conf', Labels: {}, Data: data } });
     expect((await call(sock, 'DELETE', '/configs/nginx.conf')).status).toBe(204);
+  });
+
+  it('POST /configs/{id}/update changes only the labels, needs the current version, 404 for an unknown config', async () => {
+    const id = ((await call(sock, 'POST', '/configs/create', { json: { Name: 'app.conf', Labels: { a: 'b' }, Data: data } })).json as { ID: string }).ID;
+    const v = ((await call(sock, 'GET', `/configs/${id}`)).json as { Version: { Index: number } }).Version.Index;
+    const spec = { Name: 'app.conf', Labels: { a: 'c', z: '1' }, Data: data };
+
+    const noVersion = await call(sock, 'POST', `/configs/${id}/update`, { json: spec });
+    expect([noVersion.status, noVersion.json]).toEqual([400, { message: 'missing query parameter "version": give the Version.Index of the object as last read' }]);
+    const notInt = await call(sock, 'POST', `/configs/${id}/update?version=x`, { json: spec });
+    expect([notInt.status, message(notInt)]).toEqual([400, 'invalid query parameter "version": must be a non-negative integer, got "x"']);
+    const noName = await call(sock, 'POST', `/configs/${id}/update?version=${v}`, { json: { Labels: {} } });
+    expect([noName.status, message(noName)]).toEqual([400, 'invalid ConfigSpec: Name is required']);
+    const renamed = await call(sock, 'POST', `/configs/${id}/update?version=${v}`, { json: { ...spec, Name: 'other.conf' } });
+    expect([renamed.status, message(renamed)]).toEqual([400, 'Name: a config cannot be renamed']);
+    const newData = await call(sock, 'POST', `/configs/${id}/update?version=${v}`, { json: { ...spec, Data: Buffer.from('other').toString('base64') } });
+    expect([newData.status, message(newData)]).toEqual([400, 'Data: only the labels of a config can be updated']);
+    const unknown = await call(sock, 'POST', `/configs/nope/update?version=${v}`, { json: spec });
+    expect([unknown.status, message(unknown)]).toEqual([404, 'config nope not found']);
+    expect((await call(sock, 'GET', `/configs/${id}`)).json).toMatchObject({ Version: { Index: v }, Spec: { Labels: { a: 'b' } } });
+
+    const ok = await call(sock, 'POST', `/configs/app.conf/update?version=${v}`, { json: spec });
+    expect([ok.status, ok.raw.length]).toEqual([200, 0]);
+    expect(services.calls.at(-1)).toEqual({ method: 'updateConfig', args: ['app.conf', v, spec] });
+    const after = (await call(sock, 'GET', `/configs/${id}`)).json as { Version: { Index: number }; Spec: object };
+    expect(after.Spec).toEqual({ Name: 'app.conf', Labels: { a: 'c', z: '1' }, Data: data });
+    expect(after.Version.Index).toBeGreaterThan(v);
+
+    const stale = await call(sock, 'POST', `/configs/${id}/update?version=${v}`, { json: spec });
+    expect([stale.status, stale.json]).toEqual([409, { message: 'update out of sequence', hint: 'the config changed since it was read: read it again and retry' }]);
+    // Data left out keeps the stored data; Labels left out clears them, as Docker reads a nil map.
+    expect((await call(sock, 'POST', `/configs/${id}/update?version=${after.Version.Index}`, { json: { Name: 'app.conf' } })).status).toBe(200);
+    expect(services.calls.at(-1)?.args[2]).toEqual({ Name: 'app.conf', Labels: {} });
+    expect((await call(sock, 'GET', `/configs/${id}`)).json).toMatchObject({ Spec: { Name: 'app.conf', Labels: {}, Data: data } });
   });
 
   it('backend errors keep their status', async () => {

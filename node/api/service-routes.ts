@@ -3,7 +3,7 @@ import type { SecretObject, ServiceSpec } from '../store/index.js';
 import { boolValue, filtersParam, HttpError, sinceParam, tailParam, versionParam } from './http.js';
 import { route, type Reply, type Route } from './router.js';
 import type { LogLine } from './runtime-backend.js';
-import type { ConfigCreate, Filters, SecretCreate, ServicesBackend } from './services-backend.js';
+import type { ConfigCreate, ConfigUpdate, Filters, SecretCreate, ServicesBackend } from './services-backend.js';
 import { logsBody } from './stream.js';
 import {
   arrayOf,
@@ -304,6 +304,8 @@ function base64Data(limit: number): Decoder<string> {
 
 const secretCreateDecoder: Decoder<SecretCreate> = object({ Name: required(objectName), Labels: withDefault(labels, () => ({})), Data: required(base64Data(500 * 1024)) });
 const configCreateDecoder: Decoder<ConfigCreate> = object({ Name: required(objectName), Labels: withDefault(labels, () => ({})), Data: required(base64Data(1000 * 1024)) });
+/** Docker's ConfigSpec on update: absent Labels clear them; absent Data keeps the stored data (swarmkit's nil). */
+const configUpdateDecoder: Decoder<ConfigUpdate> = object({ Name: required(string), Labels: withDefault(labels, () => ({})), Data: optional(base64Data(1000 * 1024)) });
 
 /** Only named fields leave: never Spec.Data, never EncryptedData, whatever the backend returned. */
 export function publicSecret(s: SecretObject): Omit<SecretObject, 'EncryptedData'> {
@@ -433,6 +435,13 @@ export function serviceRoutes(services: ServicesBackend | undefined): Route[] {
       return { status: 201, json: { ID: (await backend.createConfig(spec)).ID } };
     }),
     route('GET', '/configs/{id}', async ({ params }) => ({ json: await sb().inspectConfig(id(params)) })),
+    route('POST', '/configs/{id}/update', async ({ params, query, body }) => {
+      const backend = sb();
+      const version = versionParam(query);
+      const spec = decodeAs('ConfigSpec', configUpdateDecoder, (await body()) ?? {});
+      await backend.updateConfig(id(params), version, spec);
+      return ok;
+    }),
     route('DELETE', '/configs/{id}', async ({ params }) => {
       await sb().removeConfig(id(params));
       return noContent;

@@ -28,6 +28,17 @@ export interface ConfigCreate {
 }
 
 /**
+ * A config's new spec (Docker's POST /configs/{id}/update body). Only Labels may change: Name must
+ * be the stored one, and Data, when given, too (absent keeps it, as swarmkit reads a nil Data).
+ */
+export interface ConfigUpdate {
+  Name: string;
+  Labels: Record<string, string>;
+  /** base64 */
+  Data?: string;
+}
+
+/**
  * A network to create, as the API decoded it (Docker's POST /networks/create body): the shape is
  * checked, the name is valid and the driver is overlay; the backend checks the rest.
  */
@@ -83,5 +94,10 @@ export interface ServicesBackend {
   listConfigs(filters: Filters): Promise<ConfigObject[]>;
   inspectConfig(ref: string): Promise<ConfigObject>;
   createConfig(spec: ConfigCreate): Promise<{ ID: string }>;
+  /**
+   * Replaces the labels. `version` must be the config's current Version.Index (OUT_OF_SEQUENCE);
+   * INVALID_ARGUMENT naming the field when Name or Data differ from the stored ones.
+   */
+  updateConfig(ref: string, version: number, spec: ConfigUpdate): Promise<void>;
   removeConfig(ref: string): Promise<void>;
 }

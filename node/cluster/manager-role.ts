@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemberId, Message } from '../../raft/index.js';
 import { RaftNode } from '../../raft/driver/index.js';
+import type { RaftView } from '../api/index.js';
 import { LIVENESS_TOPIC, encodeDigest, type LivenessDigest } from '../agent/index.js';
 import type { Logger } from '../log.js';
 import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
@@ -150,6 +152,25 @@ export class ManagerRole {
 
   leaderId(): string {
     return this.raft.status().leader;
+  }
+
+  /**
+   * This member's own view, read locally (no ReadIndex round trip): it answers when cut off from
+   * the quorum too. The store's index and snapshot are read in one synchronous step, so they agree.
+   */
+  raftView(): RaftView {
+    const st = this.raft.status();
+    const applied = this.store.lastIndex();
+    const snapshot = this.store.snapshot();
+    return {
+      NodeID: this.opts.nodeId,
+      Role: st.role,
+      Term: st.term,
+      Leader: st.leader,
+      CommitIndex: st.commit,
+      AppliedIndex: applied,
+      StoreDigest: createHash('sha256').update(snapshot).digest('hex'),
+    };
   }
 
   /** The leader's connection closed: most likely it died. Elect a new one now. */

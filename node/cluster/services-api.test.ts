@@ -75,6 +75,39 @@ describe('ServicesApi', () => {
   });
 });
 
+describe('ServicesApi configs', () => {
+  const data = Buffer.from('listen 80;').toString('base64');
+  const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (err: unknown) => (err instanceof SwarmError ? `${err.code}: ${err.message}` : String(err)));
+
+  it('updates only the labels, conditional on the version; refuses renames and new data naming the field', async () => {
+    const { api, store } = setup();
+    const { ID } = await api.createConfig({ Name: 'nginx.conf', Labels: { a: 'b' }, Data: data });
+    const v = store.get('configs', ID)!.Version.Index;
+    expect(await codeOf(api.updateConfig(ID, v, { Name: 'other.conf', Labels: {} }))).toBe('INVALID_ARGUMENT: Name: a config cannot be renamed');
+    expect(await codeOf(api.updateConfig(ID, v, { Name: 'nginx.conf', Labels: {}, Data: Buffer.from('listen 81;').toString('base64') }))).toBe(
+      'INVALID_ARGUMENT: Data: only the labels of a config can be updated',
+    );
+    expect(await codeOf(api.updateConfig('nope', v, { Name: 'nope', Labels: {} }))).toBe('NOT_FOUND: config nope not found');
+    expect(await codeOf(api.updateConfig(ID, v + 1, { Name: 'nginx.conf', Labels: {} }))).toBe('OUT_OF_SEQUENCE: update out of sequence');
+    expect(store.get('configs', ID)!.Version.Index).toBe(v);
+
+    await api.updateConfig('nginx.conf', v, { Name: 'nginx.conf', Labels: { a: 'c' }, Data: data });
+    const after = store.get('configs', ID)!;
+    expect(after.Spec).toEqual({ Name: 'nginx.conf', Labels: { a: 'c' }, Data: data });
+    expect(after.Version.Index).toBeGreaterThan(v);
+    expect(await codeOf(api.updateConfig(ID, v, { Name: 'nginx.conf', Labels: {} }))).toBe('OUT_OF_SEQUENCE: update out of sequence');
+  });
+
+  it('a write that lands between the read and the commit makes the store refuse it as out of sequence', async () => {
+    const { api, store, apply, before } = setup();
+    const { ID } = await api.createConfig({ Name: 'nginx.conf', Data: data });
+    const read = store.get('configs', ID)!;
+    before.push(() => apply([{ op: 'update', table: 'configs', object: { ...read, Spec: { ...read.Spec, Labels: { by: 'another manager' } } } }]));
+    expect(await codeOf(api.updateConfig(ID, read.Version.Index, { Name: 'nginx.conf', Labels: { by: 'me' } }))).toBe('OUT_OF_SEQUENCE: update out of sequence');
+    expect(store.get('configs', ID)!.Spec.Labels).toEqual({ by: 'another manager' });
+  });
+});
+
 describe('ServicesApi networks', () => {
   const net = (name: string, o: Partial<Parameters<ServicesApi['createNetwork']>[0]> = {}) => ({ Name: name, Labels: {}, Attachable: false, Internal: false, Ingress: false, IPAMConfig: [], ...o });
 

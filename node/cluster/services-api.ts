@@ -1,5 +1,5 @@
 import type { LogLine } from '../api/index.js';
-import type { ConfigCreate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from '../api/index.js';
+import type { ConfigCreate, ConfigUpdate, Filters, NetworkCreate, SecretCreate, ServicesBackend, ServiceStatus } from '../api/index.js';
 import { isSwarmError, SwarmError } from '../errors.js';
 import {
   AddressPlanner,
@@ -444,6 +444,21 @@ export class ServicesApi implements ServicesBackend {
     const object: Omit<ConfigObject, 'Version'> = { ID: id, CreatedAt: now, UpdatedAt: now, Spec: { Name: spec.Name, Labels: spec.Labels ?? {}, Data: spec.Data } };
     await this.commit(m, [{ op: 'create', table: 'configs', object }]);
     return { ID: id };
+  }
+
+  /** As swarmkit's UpdateConfig: only the labels change; conditional on the version read. */
+  async updateConfig(ref: string, version: number, spec: ConfigUpdate): Promise<void> {
+    const m = this.manager();
+    await this.fresh();
+    const c = this.resolve<ConfigObject>('configs', ref, 'config');
+    // Docker's words, as for services; the store checks the version again when it applies the write.
+    if (c.Version.Index !== version) throw new SwarmError('OUT_OF_SEQUENCE', 'update out of sequence', 'the config changed since it was read: read it again and retry');
+    if (spec.Name !== c.Spec.Name) throw new SwarmError('INVALID_ARGUMENT', 'Name: a config cannot be renamed');
+    if (spec.Data !== undefined && !Buffer.from(spec.Data, 'base64').equals(Buffer.from(c.Spec.Data, 'base64'))) {
+      throw new SwarmError('INVALID_ARGUMENT', 'Data: only the labels of a config can be updated');
+    }
+    const updated: ConfigObject = { ...c, Spec: { ...c.Spec, Labels: { ...spec.Labels } } };
+    await this.commit(m, [{ op: 'update', table: 'configs', object: updated, expectVersion: version }]);
   }
 
   async removeConfig(ref: string): Promise<void> {

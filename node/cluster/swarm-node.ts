@@ -8,6 +8,7 @@ import type { LogLine } from '../api/index.js';
 import type {
   InitRequest,
   JoinRequest,
+  RaftView,
   SwarmBackend,
   SwarmInspect,
   SystemInfo,
@@ -1124,6 +1125,10 @@ export class SwarmNode implements SwarmBackend {
   /** Peer liveness as this node knows it from gossip (works on workers too). */
   peerLiveness(): LivenessDigest {
     return this.peers.current();
+  }
+
+  raftStatus(): RaftView {
+    return this.requireManager().raftView();
   }
 
   /** For tests and tools: what this node is. */

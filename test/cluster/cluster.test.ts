@@ -83,6 +83,58 @@ describe('a cluster of separate processes', () => {
     expect(onWorker.stderr).toMatch(/not a swarm manager/);
   });
 
+  it('GET /swarm/raft: the managers agree on one leader; after a write they reach the same applied index and store digest', async () => {
+    type RaftView = { NodeID: string; Role: string; Term: number; Leader: string; CommitIndex: number; AppliedIndex: number; StoreDigest: string };
+    const raft = async (on: string): Promise<RaftView> => {
+      const r = await h.api<RaftView>(on, 'GET', '/swarm/raft');
+      if (r.status !== 200) throw new Error(`GET /swarm/raft on ${on}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    };
+    const views = await waitFor(async () => {
+      const all = await Promise.all(MANAGERS.map(raft));
+      const leaders = all.filter((v) => v.Role === 'leader');
+      return leaders.length === 1 && all.every((v) => v.Leader === leaders[0]!.NodeID) ? all : undefined;
+    }, 'exactly one manager to lead and every manager to believe in it');
+    for (const v of views) {
+      expect(v).toEqual({
+        NodeID: expect.any(String),
+        Role: expect.stringMatching(/^(leader|follower)$/),
+        Term: expect.any(Number),
+        Leader: views.find((x) => x.Role === 'leader')!.NodeID,
+        CommitIndex: expect.any(Number),
+        AppliedIndex: expect.any(Number),
+        StoreDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
+    }
+    const managerIds = (await nodes('m1')).filter((n) => n.Spec.Role === 'manager').map((n) => n.ID);
+    expect(views.map((v) => v.NodeID).sort()).toEqual(managerIds.sort());
+
+    // Writes through a follower (forwarded to the leader, applied here before it answers): a
+    // config, then a change of its labels, which is conditional on the version read.
+    const follower = MANAGERS[views.findIndex((v) => v.Role === 'follower')]!;
+    const created = await h.api<{ ID: string }>(follower, 'POST', '/configs/create', { Name: 'raft-check', Data: Buffer.from('x').toString('base64') });
+    expect(created.status).toBe(201);
+    const read = (await h.api<{ Version: { Index: number } }>(follower, 'GET', '/configs/raft-check')).body.Version.Index;
+    await h.ok(follower, 'config', 'update', '--label-add', 'checked=yes', 'raft-check');
+    const stale = await h.api(follower, 'POST', `/configs/${created.body.ID}/update?version=${read}`, { Name: 'raft-check', Labels: {} });
+    expect([stale.status, stale.body]).toEqual([409, { message: 'update out of sequence', hint: 'the config changed since it was read: read it again and retry' }]);
+    const leader = MANAGERS[views.findIndex((v) => v.Role === 'leader')]!;
+    expect((await h.api<{ Spec: object }>(leader, 'GET', '/configs/raft-check')).body.Spec).toEqual({ Name: 'raft-check', Labels: { checked: 'yes' }, Data: Buffer.from('x').toString('base64') });
+    const written = (await raft(follower)).AppliedIndex;
+    const same = await waitFor(async () => {
+      const all = await Promise.all(MANAGERS.map(raft));
+      const first = all[0]!;
+      return all.every((v) => v.AppliedIndex >= written && v.AppliedIndex === first.AppliedIndex && v.StoreDigest === first.StoreDigest) ? all : undefined;
+    }, 'all three managers to reach the same applied index with the same store digest');
+    // The write is a new entry: past what any manager had applied before it, and the state changed.
+    expect(same[0]!.AppliedIndex).toBeGreaterThan(Math.max(...views.map((v) => v.AppliedIndex)));
+    expect(views.map((v) => v.StoreDigest)).not.toContain(same[0]!.StoreDigest);
+
+    const onWorker = await h.api<{ message: string }>('w1', 'GET', '/swarm/raft');
+    expect(onWorker.status).toBe(503);
+    expect(onWorker.body.message).toMatch(/not a swarm manager/);
+  }, 30_000);
+
   it('elects a new leader after kill -9 of the leader; writes continue; the old leader rejoins as a follower', async () => {
     const old = await waitFor(() => leaderName(MANAGERS), 'a leader');
     await h.node(old).kill('SIGKILL');
@@ -113,6 +165,10 @@ describe('a cluster of separate processes', () => {
       return r.code !== 0 ? r : undefined;
     }, 'a write to fail', 30_000, 200);
     expect(failed.stderr).toMatch(/no quorum/i);
+    // Without a quorum the survivor still reports its own Raft view (no quorum round trip).
+    const alone = await h.api<{ NodeID: string; StoreDigest: string }>(survivor, 'GET', '/swarm/raft');
+    expect(alone.status).toBe(200);
+    expect(alone.body.StoreDigest).toMatch(/^[0-9a-f]{64}$/);
     for (const v of victims) await h.node(v).start();
     await waitFor(async () => ((await h.cli(survivor, 'node', 'update', '--label-add', 'after=recovery', 'w2')).code === 0 ? true : undefined), 'writes to work again', 30_000, 200);
     const w2 = (await nodes(survivor)).find((n) => n.Description.Hostname === 'w2')!;

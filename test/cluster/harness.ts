@@ -39,12 +39,15 @@ export function runCli(socket: string, args: string[]): Promise<CliResult> {
   });
 }
 
-/** One API request over a daemon's unix socket; the body parsed as JSON when it is JSON. */
-export function apiRequest<T = unknown>(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+/**
+ * One API request over a daemon's unix socket; the body parsed as JSON when it is JSON. With
+ * `timeoutMs`, a request unanswered by then is abandoned and rejects with code ETIMEDOUT.
+ */
+export function apiRequest<T = unknown>(socketPath: string, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<{ status: number; body: T }> {
   return new Promise((res, rej) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
-      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} },
+      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, ...(timeoutMs ? { timeout: timeoutMs } : {}) },
       (resp) => {
         let text = '';
         resp.on('data', (c: Buffer) => (text += c.toString()));
@@ -60,6 +63,7 @@ export function apiRequest<T = unknown>(socketPath: string, method: string, path
       },
     );
     req.on('error', rej);
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     if (data) req.write(data);
     req.end();
   });

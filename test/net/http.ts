@@ -21,7 +21,9 @@ export function pageOf(output: string): string | undefined {
  */
 export class RequestLoad {
   private readonly proc: ChildProcess;
-  private out = '';
+  private partial = '';
+  /** Each finished request: when its line arrived (ms since the epoch), and its line. */
+  private readonly lines: { at: number; line: string }[] = [];
 
   constructor(
     readonly name: string,
@@ -32,20 +34,29 @@ export class RequestLoad {
     const once = `r=$(${httpGetCommand(target, port, 3)})`;
     const script = `set -f; while true; do ${once}; case "$r" in *"200 OK"*) echo "+ $(echo "$r" | tail -n 1)";; *) echo "-" $r;; esac; done`;
     this.proc = spawn('nsenter', [...nsenterArgs, '--', 'busybox', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-    this.proc.stdout!.on('data', (b: Buffer) => (this.out += b.toString()));
+    this.proc.stdout!.on('data', (b: Buffer) => {
+      const parts = (this.partial + b.toString()).split('\n');
+      this.partial = parts.pop() ?? '';
+      const at = Date.now();
+      for (const line of parts) this.lines.push({ at, line });
+    });
   }
 
   /** Answered and failed requests so far; answers by version; the first failures' reasons. */
   counts(): { ok: number; failed: number; byVersion: Map<string, number>; samples: string[] } {
-    const lines = this.out.split('\n').slice(0, -1);
-    const fails = lines.filter((l) => l.startsWith('-'));
+    const fails = this.lines.filter((l) => l.line.startsWith('-')).map((l) => l.line);
     const byVersion = new Map<string, number>();
-    for (const l of lines) {
-      if (!l.startsWith('+')) continue;
-      const v = l.slice(2).split(' ')[0] ?? '';
+    for (const { line } of this.lines) {
+      if (!line.startsWith('+')) continue;
+      const v = line.slice(2).split(' ')[0] ?? '';
       byVersion.set(v, (byVersion.get(v) ?? 0) + 1);
     }
-    return { ok: lines.length - fails.length, failed: fails.length, byVersion, samples: fails.slice(0, 5) };
+    return { ok: this.lines.length - fails.length, failed: fails.length, byVersion, samples: fails.slice(0, 5) };
+  }
+
+  /** When each failed request ended (ms since the epoch), with nc's reason. */
+  failures(): { at: number; reason: string }[] {
+    return this.lines.filter((l) => l.line.startsWith('-')).map((l) => ({ at: l.at, reason: l.line.slice(2) }));
   }
 
   stop(): void {

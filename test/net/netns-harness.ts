@@ -263,12 +263,14 @@ export class NetnsHarness {
   /**
    * Starts every host's daemon that is not running, inits on host 0, joins hosts 1..managers-1 as
    * managers and the rest as workers, and waits until `node ls` on host 0 shows all of them Ready.
+   * With `nodes`, only hosts 0..nodes-1 join; the others stay bare (clients from outside the swarm).
    */
-  async formCluster(opts: { managers: number; timeoutMs?: number } = { managers: 1 }): Promise<void> {
-    const n = this.hosts.length;
+  async formCluster(opts: { managers: number; nodes?: number; timeoutMs?: number } = { managers: 1 }): Promise<void> {
+    const n = opts.nodes ?? this.hosts.length;
+    if (!Number.isInteger(n) || n < 1 || n > this.hosts.length) throw new Error(`nodes must be 1..${this.hosts.length}, got ${n}`);
     if (opts.managers < 1 || opts.managers > n) throw new Error(`managers must be 1..${n}, got ${opts.managers}`);
     await Promise.all(
-      this.hosts.map(async (_, i) => {
+      this.hosts.slice(0, n).map(async (_, i) => {
         const d = this.daemons.get(i);
         if (!d || d.proc.exitCode !== null || d.proc.signalCode !== null) await this.startDaemon(i);
       }),

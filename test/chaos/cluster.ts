@@ -1,0 +1,223 @@
+// The cluster a chaos scenario breaks: namespace hosts (test/net) with managers, workers and one
+// bare client host outside the swarm; managers drained, as production swarms run them, so faults
+// on managers test the control plane and faults on workers the data plane. A stack with a
+// published, health-checked web service and a service the API workload scales.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
+import { apiRequest, waitFor } from '../cluster/harness.js';
+import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
+import { NetnsHarness } from '../net/netns-harness.js';
+
+export const STACK = 'chaos';
+export const WEB = `${STACK}_web`;
+/** The service the API workload scales. */
+export const SCALED = `${STACK}_scaled`;
+export const WEB_PORT = 8080;
+export const WEB_REPLICAS = 4;
+const IMAGE = 'busybox:chaos';
+
+/** What one manager says of its own Raft state (GET /swarm/raft). */
+export interface RaftView {
+  NodeID: string;
+  Role: string;
+  Term: number;
+  Leader: string;
+  CommitIndex: number;
+  AppliedIndex: number;
+  StoreDigest: string;
+}
+
+export interface ChaosClusterOptions {
+  label: string;
+  managers: number;
+  workers: number;
+  /** Runs once the hosts exist, before any daemon starts (a small disk is mounted then). */
+  prepare?: (h: NetnsHarness) => void;
+}
+
+function compose(): string {
+  return [
+    'services:',
+    '  web:',
+    `    image: ${IMAGE}`,
+    `    command: ["sh", "-c", "mkdir -p /www && echo web $$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"]`,
+    `    ports: ["${WEB_PORT}:80"]`,
+    '    init: true',
+    '    stop_grace_period: 2s',
+    '    healthcheck:',
+    `      test: ["CMD-SHELL", "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | busybox nc -w 1 127.0.0.1 80 | grep -q 200"]`,
+    '      interval: 300ms',
+    '      retries: 2',
+    '    deploy:',
+    `      replicas: ${WEB_REPLICAS}`,
+    '      update_config: { parallelism: 1, order: start-first, delay: 200ms }',
+    '  scaled:',
+    `    image: ${IMAGE}`,
+    '    command: ["sleep", "3600"]',
+    '    init: true',
+    '    stop_grace_period: 1s',
+    '    deploy:',
+    '      replicas: 2',
+    '',
+  ].join('\n');
+}
+
+export class ChaosCluster {
+  readonly managers: number[];
+  readonly workers: number[];
+  /** A host outside the swarm: the published service's client runs there. */
+  readonly client: number;
+  private readonly down = new Set<number>();
+  private nodeIds = new Map<number, string>();
+
+  private constructor(
+    readonly h: NetnsHarness,
+    opts: ChaosClusterOptions,
+  ) {
+    this.managers = Array.from({ length: opts.managers }, (_, i) => i);
+    this.workers = Array.from({ length: opts.workers }, (_, i) => opts.managers + i);
+    this.client = opts.managers + opts.workers;
+  }
+
+  /** Forms the swarm, drains the managers, deploys the stack and waits until it runs. */
+  static async create(opts: ChaosClusterOptions): Promise<ChaosCluster> {
+    const h = NetnsHarness.create(opts.label, { hosts: opts.managers + opts.workers + 1 });
+    const c = new ChaosCluster(h, opts);
+    try {
+      opts.prepare?.(h);
+      await h.formCluster({ managers: opts.managers, nodes: opts.managers + opts.workers, timeoutMs: 60_000 });
+      const nodes = (await h.api<NodeObject[]>(0, 'GET', '/nodes')).body;
+      for (const n of nodes) c.nodeIds.set(Number(n.Description.Hostname.replace('host', '')), n.ID);
+      for (const m of c.managers) await h.ok(0, 'node', 'update', '--availability', 'drain', h.host(m).name);
+      const dir = join(h.dir, 'stack');
+      mkdirSync(dir, { recursive: true });
+      await writeBusyboxImageArchive(join(dir, 'busybox.tar'), { name: IMAGE, format: 'docker' });
+      await h.ok(0, 'image', 'load', '-i', join(dir, 'busybox.tar'));
+      writeFileSync(join(dir, 'compose.yml'), compose());
+      await h.ok(0, 'stack', 'deploy', '-c', join(dir, 'compose.yml'), STACK);
+      await c.converged(120_000);
+    } catch (err) {
+      await h.cleanup();
+      throw err;
+    }
+    return c;
+  }
+
+  host(i: number): string {
+    return this.h.host(i).name;
+  }
+
+  nodeId(i: number): string {
+    const id = this.nodeIds.get(i);
+    if (!id) throw new Error(`no node id known for host ${i}`);
+    return id;
+  }
+
+  hostOf(nodeId: string): number | undefined {
+    for (const [i, id] of this.nodeIds) if (id === nodeId) return i;
+    return undefined;
+  }
+
+  isUp(i: number): boolean {
+    return !this.down.has(i);
+  }
+
+  liveManagers(): number[] {
+    return this.managers.filter((m) => this.isUp(m));
+  }
+
+  /** One API request with a deadline: a partitioned manager may not answer at all. */
+  api<T>(i: number, method: string, path: string, body?: unknown, timeoutMs = 3_000): Promise<{ status: number; body: T }> {
+    return apiRequest<T>(this.h.socket(i), method, path, body, timeoutMs);
+  }
+
+  async raft(i: number): Promise<RaftView | undefined> {
+    const r = await this.api<RaftView>(i, 'GET', '/swarm/raft', undefined, 1_000).catch(() => undefined);
+    return r?.status === 200 ? r.body : undefined;
+  }
+
+  /** The host whose manager leads with a majority of live managers agreeing, if any. */
+  async leader(): Promise<number | undefined> {
+    const views = (await Promise.all(this.liveManagers().map((m) => this.raft(m)))).filter((v): v is RaftView => v !== undefined);
+    const lead = views.find((v) => v.Role === 'leader');
+    if (!lead) return undefined;
+    const agreeing = views.filter((v) => v.Leader === lead.NodeID && v.Term === lead.Term).length;
+    return agreeing > this.managers.length / 2 ? this.hostOf(lead.NodeID) : undefined;
+  }
+
+  async waitLeader(what: string, timeoutMs = 30_000, unlike?: number): Promise<number> {
+    return waitFor(
+      async () => {
+        const l = await this.leader();
+        return l !== undefined && l !== unlike ? l : undefined;
+      },
+      what,
+      timeoutMs,
+      25,
+    );
+  }
+
+  /** A manager that answers reads (the leader when there is one). */
+  async anyManager(): Promise<number> {
+    const l = await this.leader();
+    if (l !== undefined) return l;
+    for (const m of this.liveManagers()) if ((await this.api(m, 'GET', '/_ping', undefined, 1_000).catch(() => undefined))?.status === 200) return m;
+    throw new Error('no manager answers');
+  }
+
+  async tasks(): Promise<TaskObject[]> {
+    return (await this.api<TaskObject[]>(await this.anyManager(), 'GET', '/tasks')).body;
+  }
+
+  async services(): Promise<ServiceObject[]> {
+    return (await this.api<ServiceObject[]>(await this.anyManager(), 'GET', '/services')).body;
+  }
+
+  async nodes(): Promise<NodeObject[]> {
+    return (await this.api<NodeObject[]>(await this.anyManager(), 'GET', '/nodes')).body;
+  }
+
+  /** SIGKILL of host i's daemon (its containers keep running, as after a daemon crash). */
+  async kill(i: number): Promise<void> {
+    this.down.add(i);
+    await this.h.stopDaemon(i, 'SIGKILL');
+  }
+
+  async restart(i: number): Promise<void> {
+    await this.h.startDaemon(i);
+    this.down.delete(i);
+  }
+
+  /**
+   * Every replicated service at its replica count, one running task per slot on a ready node, no
+   * update in progress. Resolves with the time it took.
+   */
+  async converged(timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    await waitFor(async () => ((await this.convergence()) === undefined ? true : undefined), 'the stack to converge', timeoutMs, 200);
+    return Date.now() - t0;
+  }
+
+  /** Why the stack has not converged, or undefined when it has. */
+  async convergence(): Promise<string | undefined> {
+    const [services, tasks, nodes] = await Promise.all([this.services(), this.tasks(), this.nodes()]);
+    const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
+    for (const s of services) {
+      const want = s.Spec.Mode.Replicated?.Replicas;
+      if (want === undefined) continue;
+      const st = s.UpdateStatus?.State;
+      if (st === 'updating' || st === 'rollback_started') return `${s.Spec.Name}: update ${st}`;
+      const running = tasks.filter((t) => t.ServiceID === s.ID && t.Status.State === 'running' && t.DesiredState === 'running' && ready.has(t.NodeID ?? ''));
+      const slots = new Map<number, number>();
+      for (const t of running) slots.set(t.Slot ?? 0, (slots.get(t.Slot ?? 0) ?? 0) + 1);
+      for (let slot = 1; slot <= want; slot++) if (slots.get(slot) !== 1) return `${s.Spec.Name}: slot ${slot} has ${slots.get(slot) ?? 0} running tasks`;
+      if (running.length !== want) return `${s.Spec.Name}: ${running.length} running tasks for ${want} replicas`;
+    }
+    return undefined;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.h.cleanup();
+  }
+}

@@ -1,0 +1,179 @@
+// What must hold once a fault is healed: one leader; every manager's store identical at the same
+// applied index; every slot of every replicated service with exactly one running task; tasks on
+// the overlay reaching each other; nothing left on any host of a task that is no longer live.
+// Each check polls until it holds or its deadline passes (healing takes time), then reports.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { taskNetnsName, vethHostName } from '../../overlay-net/index.js';
+import type { TaskObject } from '../../node/store/types.js';
+import { waitFor } from '../cluster/harness.js';
+import type { ChaosCluster, RaftView } from './cluster.js';
+
+export interface InvariantResult {
+  name: string;
+  ok: boolean;
+  /** What was seen: the reason it failed, or a short summary. */
+  detail: string;
+}
+
+/** Polls `probe` (undefined: holds; a string: why not yet) until it holds or `timeoutMs` passes. */
+async function holds(name: string, timeoutMs: number, probe: () => Promise<string | undefined>): Promise<InvariantResult> {
+  let last = 'not checked';
+  try {
+    await waitFor(
+      async () => {
+        last = (await probe().catch((err: unknown) => (err instanceof Error ? err.message : String(err)))) ?? '';
+        return last === '' ? true : undefined;
+      },
+      name,
+      timeoutMs,
+      250,
+    );
+    return { name, ok: true, detail: 'holds' };
+  } catch {
+    return { name, ok: false, detail: last };
+  }
+}
+
+export async function oneLeader(c: ChaosCluster, timeoutMs: number): Promise<InvariantResult> {
+  return holds('exactly one leader', timeoutMs, async () => {
+    const views = await Promise.all(c.liveManagers().map(async (m) => [m, await c.raft(m)] as const));
+    const silent = views.filter(([, v]) => !v).map(([m]) => c.host(m));
+    if (silent.length > 0) return `no Raft view from ${silent.join(', ')}`;
+    const vs = views.map(([, v]) => v!);
+    const leaders = vs.filter((v) => v.Role === 'leader');
+    if (leaders.length !== 1) return `${leaders.length} managers say they lead`;
+    const lead = leaders[0]!;
+    const dissent = vs.filter((v) => v.Leader !== lead.NodeID || v.Term !== lead.Term);
+    return dissent.length > 0 ? `${dissent.length} managers follow another leader or term` : undefined;
+  });
+}
+
+export async function storesIdentical(c: ChaosCluster, timeoutMs: number): Promise<InvariantResult> {
+  let summary = '';
+  const r = await holds('stores identical at one applied index', timeoutMs, async () => {
+    const vs = await Promise.all(c.liveManagers().map((m) => c.raft(m)));
+    if (vs.some((v) => !v)) return 'a manager gave no Raft view';
+    const views = vs as RaftView[];
+    const indexes = new Set(views.map((v) => v.AppliedIndex));
+    // Writes may be in flight: compare only when every manager has applied the same entries.
+    if (indexes.size !== 1) return `applied indexes differ: ${[...indexes].join(', ')}`;
+    const digests = new Set(views.map((v) => v.StoreDigest));
+    summary = `index ${views[0]!.AppliedIndex}, digest ${views[0]!.StoreDigest.slice(0, 12)}`;
+    return digests.size === 1 ? undefined : `DIVERGED at index ${views[0]!.AppliedIndex}: ${digests.size} different digests`;
+  });
+  return r.ok ? { ...r, detail: summary } : r;
+}
+
+export async function replicasRunning(c: ChaosCluster, timeoutMs: number): Promise<InvariantResult> {
+  return holds('desired replicas running, one task per slot', timeoutMs, () => c.convergence());
+}
+
+/** Every running task on a stack network pings every other one, from inside its own namespace. */
+export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Promise<InvariantResult> {
+  return holds('full overlay connectivity between tasks', timeoutMs, async () => {
+    const running = (await c.tasks()).filter((t) => t.Status.State === 'running' && t.DesiredState === 'running');
+    const ipOn = (t: TaskObject): string | undefined =>
+      t.NetworksAttachments?.find((a) => !a.Network.Spec.Ingress)
+        ?.Addresses[0]?.split('/')[0];
+    const members = running.map((t) => ({ t, ip: ipOn(t), host: c.hostOf(t.NodeID ?? '') })).filter((m) => m.ip && m.host !== undefined);
+    const targets = members.map((m) => m.ip!).join(' ');
+    const broken: string[] = [];
+    await Promise.all(
+      members.map(async (m) => {
+        const ns = taskNetnsName(c.h.hostNetnsPrefix(m.host!), m.t.ID);
+        const script = `for ip in ${targets}; do busybox ping -c1 -W1 $ip >/dev/null 2>&1 || echo $ip; done`;
+        const r = spawnSync('nsenter', [`--net=/var/run/netns/${ns}`, '--', 'busybox', 'sh', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+        const lost = r.stdout.split('\n').filter((l) => l !== '');
+        if (r.status !== 0 || lost.length > 0) broken.push(`${m.ip} -/-> ${lost.join(',') || `exit ${r.status}`}`);
+      }),
+    );
+    return broken.length > 0 ? `${broken.length} of ${members.length} tasks miss peers: ${broken.slice(0, 3).join('; ')}` : undefined;
+  });
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Cgroup directories named for a container, in any hierarchy (the executor's parent is `swarm`). */
+function cgroupsOf(containerId: string): string[] {
+  const out: string[] = [];
+  const direct = join(CGROUP_ROOT, 'swarm', containerId);
+  if (existsSync(direct)) out.push(direct);
+  for (const h of readdirSync(CGROUP_ROOT)) {
+    const d = join(CGROUP_ROOT, h, 'swarm', containerId);
+    if (existsSync(d)) out.push(d);
+  }
+  return out;
+}
+
+/**
+ * Nothing of a task that is not live remains: its namespace, its veths, its container (state,
+ * directory, mounts) and its cgroups. `seenContainers` are the container IDs the store ever showed
+ * during the scenario (the store forgets deleted tasks).
+ */
+export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<string>, timeoutMs: number): Promise<InvariantResult> {
+  return holds('no leftovers of dead tasks', timeoutMs, async () => {
+    const tasks = await c.tasks();
+    const live = tasks.filter((t) => t.DesiredState === 'running' && (t.Status.State === 'running' || t.Status.State === 'starting'));
+    const liveContainers = new Set(live.map((t) => t.Status.ContainerStatus?.ContainerID).filter((x): x is string => !!x));
+    const problems: string[] = [];
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '');
+    const netnsNames = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .map((l) => l.split(' ')[0] ?? '');
+    for (const i of [...c.managers, ...c.workers]) {
+      if (!c.isUp(i)) continue;
+      const nodeId = c.nodeId(i);
+      const mine = live.filter((t) => t.NodeID === nodeId);
+      // Task namespaces.
+      const prefix = c.h.hostNetnsPrefix(i);
+      const wantNs = new Set(mine.filter((t) => t.NetworksAttachments?.length).map((t) => taskNetnsName(prefix, t.ID)));
+      for (const ns of netnsNames) if (ns.startsWith(prefix) && !wantNs.has(ns)) problems.push(`${c.host(i)}: namespace ${ns}`);
+      // Host ends of task veths.
+      const wantVeth = new Set(mine.flatMap((t) => (t.NetworksAttachments ?? []).map((a) => vethHostName(t.ID, a.Network.ID))));
+      const links = spawnSync('ip', ['-n', c.h.host(i).netns, '-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
+      for (const m of links.matchAll(/^\d+: (swv[0-9a-f]+)[@:]/gm)) if (!wantVeth.has(m[1]!)) problems.push(`${c.host(i)}: veth ${m[1]}`);
+      // Containers the OCI runtime still knows, their directories and mounts.
+      const data = join(c.h.hostDir(i), 'data', 'runtime');
+      for (const rt of ['crun', 'runc']) {
+        const root = join(data, 'containers', 'runtime', rt);
+        if (!existsSync(root)) continue;
+        const ids = spawnSync(rt, ['--root', root, 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter((x) => x !== '');
+        for (const id of ids) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: ${rt} container ${id.slice(0, 12)}`);
+      }
+      const dirs = join(data, 'containers', 'containers');
+      if (existsSync(dirs)) for (const id of readdirSync(dirs)) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: container directory ${id.slice(0, 12)}`);
+      for (const m of mounts) {
+        if (!m.startsWith(`${data}/`)) continue;
+        const id = /\/containers\/([0-9a-f]{12,})\//.exec(`${m}/`)?.[1];
+        if (id && !liveContainers.has(id)) problems.push(`${c.host(i)}: mount ${m.slice(data.length)}`);
+      }
+    }
+    for (const id of seenContainers) {
+      if (liveContainers.has(id)) continue;
+      for (const d of cgroupsOf(id)) problems.push(`cgroup ${d}`);
+    }
+    if (problems.length === 0) return undefined;
+    // "host3: veth swv1234" counts as a veth: the kind is the word before the name.
+    const kinds = new Map<string, number>();
+    for (const p of problems) {
+      const kind = p.replace(/^host\d+: /, '').split(' ').slice(0, -1).join(' ');
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${problems.slice(0, 4).join('; ')}`;
+  });
+}
+
+/** Every invariant, in order; each gets its own deadline after the previous one held. */
+export async function checkInvariants(c: ChaosCluster, seenContainers: ReadonlySet<string>, timeoutMs = 60_000): Promise<InvariantResult[]> {
+  const out: InvariantResult[] = [];
+  out.push(await oneLeader(c, timeoutMs));
+  out.push(await replicasRunning(c, timeoutMs));
+  out.push(await storesIdentical(c, timeoutMs));
+  out.push(await overlayConnected(c, timeoutMs));
+  out.push(await noLeftovers(c, seenContainers, timeoutMs));
+  return out;
+}

@@ -1,0 +1,150 @@
+// Runs one scenario on a fresh cluster: the API workload and the published-service client run
+// throughout; the scenario breaks and heals; then the invariants, the workload's history and the
+// client's failures (inside or outside the fault windows) make the verdict. The history is
+// written as JSON lines beside the report.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { mulberry32 } from '../../raft/core/test-network.js';
+import { RequestLoad } from '../net/http.js';
+import { ChaosCluster, SCALED, WEB_PORT } from './cluster.js';
+import { Faults } from './faults.js';
+import { checkHistory, type HistoryVerdict } from './history-check.js';
+import { checkInvariants, type InvariantResult } from './invariants.js';
+import type { Scenario } from './scenarios.js';
+import { ApiWorkload } from './workload.js';
+
+/** A window of time (ms since the epoch) a fault was active in, and how its requests fared. */
+export interface FaultWindow {
+  what: string;
+  start: number;
+  end: number;
+  failedRequests: number;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  seed: number;
+  passed: boolean;
+  /** Why it failed: the first broken promise. */
+  failure?: string;
+  durationMs: number;
+  failoverMs: number[];
+  rescheduleMs: number[];
+  notes: string[];
+  invariants: InvariantResult[];
+  history?: HistoryVerdict;
+  workload?: Record<string, { ok: number; fail: number; info: number }>;
+  historyFile?: string;
+  requests: { ok: number; failed: number; failedOutsideWindows: number; windows: FaultWindow[]; samples: string[] };
+}
+
+export interface RunOptions {
+  seed: number;
+  managers: number;
+  workers: number;
+  outDir: string;
+  log?: (line: string) => void;
+}
+
+/** A window extends this long past its end: a connection started inside may fail just after. */
+const WINDOW_GRACE_MS = 3_500;
+const SMALL_DISK_BYTES = 64 * 1024 * 1024;
+
+export async function runScenario(s: Scenario, opts: RunOptions): Promise<ScenarioResult> {
+  const log = opts.log ?? (() => {});
+  const t0 = Date.now();
+  const result: ScenarioResult = {
+    scenario: s.name,
+    seed: opts.seed,
+    passed: false,
+    durationMs: 0,
+    failoverMs: [],
+    rescheduleMs: [],
+    notes: [],
+    invariants: [],
+    requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] },
+  };
+  let faults: Faults | undefined;
+  let c: ChaosCluster | undefined;
+  let load: RequestLoad | undefined;
+  let workload: ApiWorkload | undefined;
+  const seen = new Set<string>();
+  const windows: FaultWindow[] = [];
+  try {
+    log(`${s.name}: forming ${opts.managers} managers + ${opts.workers} workers`);
+    c = await ChaosCluster.create({
+      label: `chaos-${s.name}`,
+      managers: opts.managers,
+      workers: opts.workers,
+      prepare: (h) => {
+        faults = new Faults(h);
+        if (s.smallDisk !== undefined) faults.mountSmallDisk(s.smallDisk, SMALL_DISK_BYTES);
+      },
+    });
+    const cluster = c;
+    const entry = c.workers[c.workers.length - 1]!;
+    load = new RequestLoad('web', [`--net=/var/run/netns/${c.h.host(c.client).netns}`], c.h.host(entry).ip, WEB_PORT);
+    workload = new ApiWorkload({ endpoints: c.managers.map((m) => cluster.h.socket(m)), seed: opts.seed, service: SCALED, maxReplicas: 3 });
+    await workload.setup();
+    workload.start();
+    const recordContainers = async (): Promise<void> => {
+      for (const t of await cluster.tasks().catch(() => [])) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
+    };
+    const sampler = setInterval(() => void recordContainers(), 500);
+    try {
+      log(`${s.name}: ${s.description}`);
+      await s.run({
+        c,
+        faults: faults!,
+        random: mulberry32(opts.seed),
+        window: (what) => {
+          const w: FaultWindow = { what, start: Date.now(), end: Number.POSITIVE_INFINITY, failedRequests: 0 };
+          windows.push(w);
+          return { end: () => (w.end = Date.now()) };
+        },
+        failoverMs: result.failoverMs,
+        rescheduleMs: result.rescheduleMs,
+        note: (line) => {
+          result.notes.push(line);
+          log(`  ${line}`);
+        },
+      });
+    } finally {
+      clearInterval(sampler);
+      await faults?.heal();
+    }
+    await recordContainers();
+    log(`${s.name}: checking the invariants`);
+    result.invariants = await checkInvariants(c, seen);
+    await workload.stop();
+    const finals = await workload.finalReads();
+    result.history = checkHistory(workload.events(), finals);
+    result.workload = workload.summary();
+    mkdirSync(opts.outDir, { recursive: true });
+    result.historyFile = join(opts.outDir, `${s.name}.history.jsonl`);
+    await workload.writeJsonLines(result.historyFile);
+  } catch (err) {
+    result.failure = err instanceof Error ? err.message : String(err);
+  } finally {
+    load?.stop();
+    await workload?.stop().catch(() => undefined);
+    await c?.cleanup();
+  }
+  if (load) {
+    const counts = load.counts();
+    const failures = load.failures();
+    for (const w of windows) w.failedRequests = failures.filter((f) => f.at >= w.start && f.at <= w.end + WINDOW_GRACE_MS).length;
+    const outside = failures.filter((f) => !windows.some((w) => f.at >= w.start && f.at <= w.end + WINDOW_GRACE_MS));
+    result.requests = { ok: counts.ok, failed: counts.failed, failedOutsideWindows: outside.length, windows, samples: outside.slice(0, 3).map((f) => f.reason) };
+  }
+  const broken = result.invariants.find((i) => !i.ok);
+  result.failure ??= broken ? `${broken.name}: ${broken.detail}` : undefined;
+  if (!result.failure && result.history) {
+    if (result.history.linearizable !== true) result.failure = `history ${result.history.linearizable === false ? 'not linearizable' : 'undecided'}: ${result.history.reason ?? ''}`;
+    else if (result.history.lostAckedWrites > 0) result.failure = `${result.history.lostAckedWrites} acknowledged writes lost`;
+  }
+  if (!result.failure && result.requests.failedOutsideWindows > 0) result.failure = `${result.requests.failedOutsideWindows} requests failed outside the fault windows`;
+  result.passed = result.failure === undefined;
+  result.durationMs = Date.now() - t0;
+  return result;
+}
