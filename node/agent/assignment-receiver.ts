@@ -29,6 +29,7 @@ export class AssignmentReceiver {
     }
     this.version = m.version;
     const mine = m.nodes[this.nodeId];
+    this.logger.debug({ version: m.version, tasks: mine?.length }, 'assignments gossiped');
     if (mine) this.apply(mine);
   }
 
@@ -40,6 +41,7 @@ export class AssignmentReceiver {
   resync(): Promise<void> {
     this.syncing ??= this.sync()
       .then((r) => {
+        this.logger.debug({ version: r.version, had: this.version, tasks: r.tasks.length }, 'assignments synced');
         if (r.version >= this.version) {
           this.version = r.version;
           this.apply(r.tasks);

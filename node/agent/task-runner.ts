@@ -139,6 +139,7 @@ export class TaskRunner {
     // Tasks no longer assigned here: stop and forget them.
     for (const [id, r] of this.tasks) {
       if (seen.has(id)) continue;
+      this.deps.logger.debug({ task: id, state: r.state }, 'task no longer assigned here');
       this.run(r, async () => {
         if (!TERMINAL.has(r.state)) await this.stop(r, 'shutdown', 'removed from this node');
         await this.cleanup(id);
@@ -266,6 +267,7 @@ export class TaskRunner {
 
   private async stop(r: Running, state: 'shutdown', message: string): Promise<void> {
     const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    this.deps.logger.debug({ task: r.task.ID, state: r.state, container: c?.status() }, 'stopping task');
     // Out of every balancer before the signal, so no new connection reaches a stopping task.
     const wasReady = r.ready === true;
     r.stopping = true;

@@ -33,7 +33,7 @@ export interface ChaosClusterOptions {
   managers: number;
   workers: number;
   /** Runs once the hosts exist, before any daemon starts (a small disk is mounted then). */
-  prepare?: (h: NetnsHarness) => void;
+  prepare?: (h: NetnsHarness) => void | Promise<void>;
 }
 
 function compose(): string {
@@ -85,7 +85,7 @@ export class ChaosCluster {
     const h = NetnsHarness.create(opts.label, { hosts: opts.managers + opts.workers + 1 });
     const c = new ChaosCluster(h, opts);
     try {
-      opts.prepare?.(h);
+      await opts.prepare?.(h);
       await h.formCluster({ managers: opts.managers, nodes: opts.managers + opts.workers, timeoutMs: 60_000 });
       const nodes = (await h.api<NodeObject[]>(0, 'GET', '/nodes')).body;
       for (const n of nodes) c.nodeIds.set(Number(n.Description.Hostname.replace('host', '')), n.ID);
@@ -166,16 +166,23 @@ export class ChaosCluster {
     throw new Error('no manager answers');
   }
 
-  async tasks(): Promise<TaskObject[]> {
-    return (await this.api<TaskObject[]>(await this.anyManager(), 'GET', '/tasks')).body;
+  /** A list from a manager that answers; rejects when none does (no quorum, say). */
+  private async list<T>(path: string): Promise<T[]> {
+    const r = await this.api<T[]>(await this.anyManager(), 'GET', path);
+    if (r.status !== 200 || !Array.isArray(r.body)) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
   }
 
-  async services(): Promise<ServiceObject[]> {
-    return (await this.api<ServiceObject[]>(await this.anyManager(), 'GET', '/services')).body;
+  tasks(): Promise<TaskObject[]> {
+    return this.list<TaskObject>('/tasks');
   }
 
-  async nodes(): Promise<NodeObject[]> {
-    return (await this.api<NodeObject[]>(await this.anyManager(), 'GET', '/nodes')).body;
+  services(): Promise<ServiceObject[]> {
+    return this.list<ServiceObject>('/services');
+  }
+
+  nodes(): Promise<NodeObject[]> {
+    return this.list<NodeObject>('/nodes');
   }
 
   /** SIGKILL of host i's daemon (its containers keep running, as after a daemon crash). */

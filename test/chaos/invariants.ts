@@ -2,7 +2,7 @@
 // applied index; every slot of every replicated service with exactly one running task; tasks on
 // the overlay reaching each other; nothing left on any host of a task that is no longer live.
 // Each check polls until it holds or its deadline passes (healing takes time), then reports.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { taskNetnsName, vethHostName } from '../../overlay-net/index.js';
@@ -15,6 +15,16 @@ export interface InvariantResult {
   ok: boolean;
   /** What was seen: the reason it failed, or a short summary. */
   detail: string;
+}
+
+/** A command's exit code and output; never rejects. Async: the daemons' log pipes must keep draining. */
+function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ status: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ status: code, stdout: stdout ?? '' });
+    });
+  });
 }
 
 /** Polls `probe` (undefined: holds; a string: why not yet) until it holds or `timeoutMs` passes. */
@@ -84,7 +94,7 @@ export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Prom
       members.map(async (m) => {
         const ns = taskNetnsName(c.h.hostNetnsPrefix(m.host!), m.t.ID);
         const script = `for ip in ${targets}; do busybox ping -c1 -W1 $ip >/dev/null 2>&1 || echo $ip; done`;
-        const r = spawnSync('nsenter', [`--net=/var/run/netns/${ns}`, '--', 'busybox', 'sh', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+        const r = await run('nsenter', [`--net=/var/run/netns/${ns}`, '--', 'busybox', 'sh', '-c', script]);
         const lost = r.stdout.split('\n').filter((l) => l !== '');
         if (r.status !== 0 || lost.length > 0) broken.push(`${m.ip} -/-> ${lost.join(',') || `exit ${r.status}`}`);
       }),
@@ -94,6 +104,18 @@ export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Prom
 }
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Whose container a leftover directory is, for the report: its task and what the store says of it. */
+function taskOfContainer(dir: string, tasks: readonly TaskObject[]): string {
+  try {
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { config?: { labels?: Record<string, string> } };
+    const id = meta.config?.labels?.['swarm.task.id'];
+    const t = tasks.find((x) => x.ID === id);
+    return t ? `task ${id} ${t.ServiceAnnotations?.Name ?? ''} ${t.Status.State}/${t.DesiredState}: ${t.Status.Message}` : `task ${id ?? '?'}, gone from the store`;
+  } catch {
+    return 'no meta';
+  }
+}
 
 /** Cgroup directories named for a container, in any hierarchy (the executor's parent is `swarm`). */
 function cgroupsOf(containerId: string): string[] {
@@ -121,8 +143,8 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .map((l) => l.split(' ')[4] ?? '');
-    const netnsNames = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .stdout.split('\n')
+    const netnsNames = (await run('ip', ['netns', 'list'])).stdout
+      .split('\n')
       .map((l) => l.split(' ')[0] ?? '');
     for (const i of [...c.managers, ...c.workers]) {
       if (!c.isUp(i)) continue;
@@ -134,18 +156,20 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
       for (const ns of netnsNames) if (ns.startsWith(prefix) && !wantNs.has(ns)) problems.push(`${c.host(i)}: namespace ${ns}`);
       // Host ends of task veths.
       const wantVeth = new Set(mine.flatMap((t) => (t.NetworksAttachments ?? []).map((a) => vethHostName(t.ID, a.Network.ID))));
-      const links = spawnSync('ip', ['-n', c.h.host(i).netns, '-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
+      const links = (await run('ip', ['-n', c.h.host(i).netns, '-o', 'link', 'show'])).stdout;
       for (const m of links.matchAll(/^\d+: (swv[0-9a-f]+)[@:]/gm)) if (!wantVeth.has(m[1]!)) problems.push(`${c.host(i)}: veth ${m[1]}`);
       // Containers the OCI runtime still knows, their directories and mounts.
       const data = join(c.h.hostDir(i), 'data', 'runtime');
       for (const rt of ['crun', 'runc']) {
         const root = join(data, 'containers', 'runtime', rt);
         if (!existsSync(root)) continue;
-        const ids = spawnSync(rt, ['--root', root, 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter((x) => x !== '');
+        const ids = (await run(rt, ['--root', root, 'list', '-q'])).stdout.split('\n').filter((x) => x !== '');
         for (const id of ids) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: ${rt} container ${id.slice(0, 12)}`);
       }
       const dirs = join(data, 'containers', 'containers');
-      if (existsSync(dirs)) for (const id of readdirSync(dirs)) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: container directory ${id.slice(0, 12)}`);
+      if (existsSync(dirs)) {
+        for (const id of readdirSync(dirs)) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: container directory ${id.slice(0, 12)} (${taskOfContainer(join(dirs, id), tasks)})`);
+      }
       for (const m of mounts) {
         if (!m.startsWith(`${data}/`)) continue;
         const id = /\/containers\/([0-9a-f]{12,})\//.exec(`${m}/`)?.[1];
@@ -163,7 +187,8 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
       const kind = p.replace(/^host\d+: /, '').split(' ').slice(0, -1).join(' ');
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     }
-    return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${problems.slice(0, 4).join('; ')}`;
+    const first = [...problems.filter((p) => p.includes('container directory')), ...problems.filter((p) => !p.includes('container directory'))];
+    return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${first.slice(0, 4).join('; ')}`;
   });
 }
 

@@ -9,7 +9,7 @@ import { SCENARIOS, scenarioNamed } from './scenarios.js';
 // each scenario on a fresh namespace-host cluster, one result line each, a markdown report and
 // the histories in DIR, and last the summary as one JSON line.
 
-const USAGE = 'usage: npm run chaos -- [--scenario NAME[,NAME...]] [--seed N] [--managers 3|5] [--workers N] [--out DIR]';
+const USAGE = 'usage: npm run chaos -- [--scenario NAME[,NAME...]] [--seed N] [--managers 3|5] [--workers N] [--out DIR] [--daemon-log-level debug]';
 
 interface Args {
   scenarios: string[];
@@ -17,6 +17,7 @@ interface Args {
   managers: number;
   workers: number;
   out: string;
+  daemonLogLevel?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -53,6 +54,12 @@ function parseArgs(argv: string[]): Args {
       case '--out':
         args.out = resolve(value());
         break;
+      case '--daemon-log-level': {
+        const v = value();
+        if (!['error', 'warn', 'info', 'debug'].includes(v)) throw new Error(`--daemon-log-level: must be error, warn, info or debug, got ${JSON.stringify(v)}`);
+        args.daemonLogLevel = v;
+        break;
+      }
       case '--help':
         process.stdout.write(`${USAGE}\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
         process.exit(0);
@@ -71,7 +78,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
   for (const name of args.scenarios) {
-    const r = await runScenario(scenarioNamed(name), { seed: args.seed, managers: args.managers, workers: args.workers, outDir: args.out, log });
+    const r = await runScenario(scenarioNamed(name), { seed: args.seed, managers: args.managers, workers: args.workers, outDir: args.out, daemonLogLevel: args.daemonLogLevel, log });
     results.push(r);
     const timing = [...r.failoverMs.map((ms) => `failover ${ms} ms`), ...r.rescheduleMs.map((ms) => `reschedule ${ms} ms`)].join(', ');
     process.stdout.write(`${r.passed ? 'PASS' : 'FAIL'} ${name} (${(r.durationMs / 1000).toFixed(1)} s)${timing ? `: ${timing}` : ''}${r.failure ? ` — ${r.failure}` : ''}\n`);

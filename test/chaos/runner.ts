@@ -2,7 +2,7 @@
 // throughout; the scenario breaks and heals; then the invariants, the workload's history and the
 // client's failures (inside or outside the fault windows) make the verdict. The history is
 // written as JSON lines beside the report.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../../raft/core/test-network.js';
 import { RequestLoad } from '../net/http.js';
@@ -43,6 +43,8 @@ export interface RunOptions {
   managers: number;
   workers: number;
   outDir: string;
+  /** The daemons' log level (their logs are kept beside the report when a scenario fails). */
+  daemonLogLevel?: string;
   log?: (line: string) => void;
 }
 
@@ -76,9 +78,11 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
       label: `chaos-${s.name}`,
       managers: opts.managers,
       workers: opts.workers,
-      prepare: (h) => {
+      prepare: async (h) => {
         faults = new Faults(h);
         if (s.smallDisk !== undefined) faults.mountSmallDisk(s.smallDisk, SMALL_DISK_BYTES);
+        const nodes = opts.managers + opts.workers;
+        if (opts.daemonLogLevel) await Promise.all(Array.from({ length: nodes }, (_, i) => h.startDaemon(i, { logLevel: opts.daemonLogLevel })));
       },
     });
     const cluster = c;
@@ -90,7 +94,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     const recordContainers = async (): Promise<void> => {
       for (const t of await cluster.tasks().catch(() => [])) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
     };
-    const sampler = setInterval(() => void recordContainers(), 500);
+    const sampler = setInterval(() => void recordContainers().catch(() => undefined), 500);
     try {
       log(`${s.name}: ${s.description}`);
       await s.run({
@@ -113,10 +117,11 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
       clearInterval(sampler);
       await faults?.heal();
     }
+    // The workload stops first: while it scales, tasks are always coming and going.
+    await workload.stop();
     await recordContainers();
     log(`${s.name}: checking the invariants`);
     result.invariants = await checkInvariants(c, seen);
-    await workload.stop();
     const finals = await workload.finalReads();
     result.history = checkHistory(workload.events(), finals);
     result.workload = workload.summary();
@@ -128,6 +133,11 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   } finally {
     load?.stop();
     await workload?.stop().catch(() => undefined);
+    const failed = result.failure !== undefined || result.invariants.some((i) => !i.ok);
+    if (c && failed) {
+      mkdirSync(opts.outDir, { recursive: true });
+      for (const i of [...c.managers, ...c.workers]) writeFileSync(join(opts.outDir, `${s.name}.${c.host(i)}.log`), c.h.daemonLogs(i));
+    }
     await c?.cleanup();
   }
   if (load) {

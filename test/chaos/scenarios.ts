@@ -99,6 +99,13 @@ async function webMovedOff(c: ChaosCluster, gone: number, t0: number): Promise<n
   return Date.now() - t0;
 }
 
+/** Waits until the cluster says host i's node is down; resolves with the time since t0. */
+async function markedDown(c: ChaosCluster, i: number, t0: number): Promise<number> {
+  const id = c.nodeId(i);
+  await waitFor(async () => ((await c.nodes()).find((n) => n.ID === id)?.Status.State === 'down' ? true : undefined), `${c.host(i)} marked down`, 60_000, 50);
+  return Date.now() - t0;
+}
+
 async function killWorkerWithTasks(ctx: ScenarioContext): Promise<void> {
   const { c } = ctx;
   const candidates = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
@@ -106,9 +113,9 @@ async function killWorkerWithTasks(ctx: ScenarioContext): Promise<void> {
   const win = ctx.window(`worker ${c.host(w)} killed`);
   const t0 = Date.now();
   await c.kill(w);
-  const ms = await webMovedOff(c, w, t0);
+  const [ms, downMs] = await Promise.all([webMovedOff(c, w, t0), markedDown(c, w, t0)]);
   ctx.rescheduleMs.push(ms);
-  ctx.note(`${c.host(w)} killed; its web tasks run elsewhere after ${ms} ms`);
+  ctx.note(`${c.host(w)} killed; marked down after ${downMs} ms; its web tasks run elsewhere after ${ms} ms`);
   await c.restart(w);
   await c.converged(60_000);
   win.end();
