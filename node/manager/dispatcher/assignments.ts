@@ -21,10 +21,15 @@ export interface AssignmentMessage {
 const UNASSIGNED: ReadonlySet<TaskState> = new Set(['new', 'pending']);
 const FINISHED: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
 
+/** Whether its node must act on the task: to run it, or to stop it while it still runs. */
+function isAssignment(t: TaskObject): boolean {
+  // Not before the scheduler has assigned it (a global task has a node from its creation).
+  return !UNASSIGNED.has(t.Status.State) && !(FINISHED.has(t.Status.State) && t.DesiredState !== 'running');
+}
+
 /** The tasks a node must act on: to run, or still running but to be stopped. */
 export function assignmentsFor(store: ClusterStore, nodeId: string): TaskObject[] {
-  // Not before the scheduler has assigned it (a global task has a node from its creation).
-  return store.find('tasks', (t) => t.NodeID === nodeId && !UNASSIGNED.has(t.Status.State) && !(FINISHED.has(t.Status.State) && t.DesiredState !== 'running'));
+  return store.find('tasks', (t) => t.NodeID === nodeId && isAssignment(t));
 }
 
 export function encodeAssignments(m: AssignmentMessage): Uint8Array {
@@ -59,13 +64,15 @@ export class AssignmentPublisher {
       if (e.table !== 'tasks') return;
       const task = e.object as TaskObject;
       const prev = e.previous as TaskObject | undefined;
-      // A worker's own status reports change nothing it must act on: no message for those.
+      // A worker's own status reports change nothing it must act on: no message for those, except
+      // the one that ends a stopped task, which takes it out of the assignments: the node then
+      // removes its container and network namespace.
       if (
         e.op === 'update' &&
         prev &&
         prev.NodeID === task.NodeID &&
         prev.DesiredState === task.DesiredState &&
-        UNASSIGNED.has(prev.Status.State) === UNASSIGNED.has(task.Status.State) &&
+        isAssignment(prev) === isAssignment(task) &&
         deepEqual(prev.Traffic, task.Traffic)
       )
         return;
