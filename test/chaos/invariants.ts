@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { taskNetnsName, vethHostName } from '../../overlay-net/index.js';
-import type { TaskObject } from '../../node/store/types.js';
+import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
 import { waitFor } from '../cluster/harness.js';
 import type { ChaosCluster, RaftView } from './cluster.js';
 
@@ -190,6 +190,31 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
     const first = [...problems.filter((p) => p.includes('container directory')), ...problems.filter((p) => !p.includes('container directory'))];
     return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${first.slice(0, 4).join('; ')}`;
   });
+}
+
+/**
+ * Slots with more running tasks on ready nodes than the update order allows: one, or two while a
+ * start-first update overlaps old and new. Tasks scaled away are not counted. `stranded`
+ * collects, across calls, the tasks seen on nodes that were not ready.
+ */
+export function overfullSlots(tasks: readonly TaskObject[], services: readonly ServiceObject[], nodes: readonly NodeObject[], stranded: Set<string>): string[] {
+  const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
+  // Tasks seen on a down node were replaced without the orchestrator being able to stop them: when
+  // their node returns they run beside their replacements until it stops them. Not counted.
+  for (const t of tasks) if (t.NodeID && !ready.has(t.NodeID)) stranded.add(t.ID);
+  const out: string[] = [];
+  for (const s of services) {
+    if (!s.Spec.Mode.Replicated) continue;
+    const allowed = (s.Spec.UpdateConfig?.Order ?? 'stop-first') === 'start-first' ? 2 : 1;
+    const bySlot = new Map<number, number>();
+    for (const t of tasks) {
+      // A task scaled away (desired remove) has left its slot, which a scale-up may reuse at once.
+      if (t.ServiceID !== s.ID || t.Status.State !== 'running' || t.DesiredState === 'remove' || !ready.has(t.NodeID ?? '') || stranded.has(t.ID)) continue;
+      bySlot.set(t.Slot ?? 0, (bySlot.get(t.Slot ?? 0) ?? 0) + 1);
+    }
+    for (const [slot, n] of bySlot) if (n > allowed) out.push(`${s.Spec.Name} slot ${slot}: ${n} running (allowed ${allowed})`);
+  }
+  return out;
 }
 
 /** Every invariant, in order; each gets its own deadline after the previous one held. */

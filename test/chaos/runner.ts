@@ -9,7 +9,7 @@ import { RequestLoad } from '../net/http.js';
 import { ChaosCluster, SCALED, WEB_PORT } from './cluster.js';
 import { Faults } from './faults.js';
 import { checkHistory, type HistoryVerdict } from './history-check.js';
-import { checkInvariants, type InvariantResult } from './invariants.js';
+import { checkInvariants, overfullSlots, type InvariantResult } from './invariants.js';
 import type { Scenario } from './scenarios.js';
 import { ApiWorkload } from './workload.js';
 
@@ -71,6 +71,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   let load: RequestLoad | undefined;
   let workload: ApiWorkload | undefined;
   const seen = new Set<string>();
+  /** Slots seen with more running tasks than their update order allows. */
+  const slotExcess: string[] = [];
+  const stranded = new Set<string>();
   const windows: FaultWindow[] = [];
   try {
     log(`${s.name}: forming ${opts.managers} managers + ${opts.workers} workers`);
@@ -92,7 +95,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     await workload.setup();
     workload.start();
     const recordContainers = async (): Promise<void> => {
-      for (const t of await cluster.tasks().catch(() => [])) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
+      const tasks = await cluster.tasks();
+      for (const t of tasks) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
+      slotExcess.push(...overfullSlots(tasks, await cluster.services(), await cluster.nodes(), stranded));
     };
     const sampler = setInterval(() => void recordContainers().catch(() => undefined), 500);
     try {
@@ -122,6 +127,11 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     await recordContainers();
     log(`${s.name}: checking the invariants`);
     result.invariants = await checkInvariants(c, seen);
+    result.invariants.push({
+      name: 'no slot over its update order (sampled every 0.5 s)',
+      ok: slotExcess.length === 0,
+      detail: slotExcess.length === 0 ? 'holds' : [...new Set(slotExcess)].slice(0, 3).join('; '),
+    });
     const finals = await workload.finalReads();
     result.history = checkHistory(workload.events(), finals);
     result.workload = workload.summary();
