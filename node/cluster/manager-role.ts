@@ -3,8 +3,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MemberId, Message } from '../../raft/index.js';
 import { RaftNode } from '../../raft/driver/index.js';
+import { WalIoError } from '../../raft/storage/index.js';
 import type { RaftView } from '../api/index.js';
 import { LIVENESS_TOPIC, encodeDigest, type LivenessDigest } from '../agent/index.js';
+import { SwarmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ASSIGNMENTS_TOPIC, AssignmentPublisher, Dispatcher } from '../manager/dispatcher/index.js';
 import { MembershipReconciler } from '../manager/membership/index.js';
@@ -35,6 +37,12 @@ export interface ManagerRoleOptions {
   /** Managers known before the store has them (a joining manager's first contacts). */
   knownManagers: () => KnownManager[];
   tickMs?: number;
+  /**
+   * Raft storage failed (e.g. ENOSPC): the member has stopped and must not serve. The daemon
+   * exits (fail-stop) so a supervisor restarts it; the restarted member recovers from its WAL
+   * and catches up from the leader.
+   */
+  onStorageFailure?: (err: Error) => void;
 }
 
 /**
@@ -96,7 +104,7 @@ export class ManagerRole {
     );
     raft.on('softState', (s) => this.onRoleChange(s.role === 'leader'));
     opts.host.on('peer:disconnected', this.onDisconnect);
-    raft.on('failed', (err) => opts.logger.error({ err }, 'raft storage failed; this manager stopped'));
+    raft.on('failed', (err) => this.onRaftFailed(err));
   }
 
   static async start(opts: ManagerRoleOptions): Promise<ManagerRole> {
@@ -159,6 +167,11 @@ export class ManagerRole {
    * the quorum too. The store's index and snapshot are read in one synchronous step, so they agree.
    */
   raftView(): RaftView {
+    // A stopped member's status is frozen: reporting it would show a follower that is not following.
+    if (this.raft.isStopped()) {
+      const why = this.raft.failedWith();
+      throw new SwarmError('UNAVAILABLE', `this manager's raft member has stopped${why ? `: ${why.message}` : ''}`, 'restart the daemon', { cause: why });
+    }
     const st = this.raft.status();
     const applied = this.store.lastIndex();
     const snapshot = this.store.snapshot();
@@ -171,6 +184,20 @@ export class ManagerRole {
       AppliedIndex: applied,
       StoreDigest: createHash('sha256').update(snapshot).digest('hex'),
     };
+  }
+
+  /**
+   * The Raft member stopped on a failed write: it acknowledged nothing it could not persist, but
+   * its store stops here. Leader-only work stops with it, and the owner is told to fail-stop.
+   */
+  private onRaftFailed(err: Error): void {
+    const io = err instanceof WalIoError ? err : undefined;
+    this.opts.logger.fatal(
+      { err, code: io?.code ?? 'RAFT_FAILED', errno: io?.errno, path: io?.path },
+      `raft storage failed${io ? ` (${io.errno ?? 'error'} on ${io.path})` : ''}: this manager stopped and must be restarted once the disk is fixed`,
+    );
+    this.onRoleChange(false);
+    this.opts.onStorageFailure?.(err);
   }
 
   /** The leader's connection closed: most likely it died. Elect a new one now. */

@@ -73,6 +73,11 @@ export interface SwarmNodeOptions {
   logger: Logger;
   /** Task networking over the overlay; false gives tasks a loopback-only namespace (several nodes in one network namespace). */
   overlay?: { netnsPrefix: string } | false;
+  /**
+   * The node cannot go on safely (its manager's Raft storage failed, e.g. ENOSPC): the owner
+   * should stop the process (fail-stop). Without it the manager stays stopped and answers 503.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 function defaultSpec(partial: Partial<ClusterSpec> = {}): ClusterSpec {
@@ -265,6 +270,7 @@ export class SwarmNode implements SwarmBackend {
       logger: this.logger,
       ...(bootstrap ? { bootstrap } : {}),
       knownManagers: () => this.state?.managers ?? [],
+      onStorageFailure: (err) => this.opts.onFatal?.(err),
     });
     this.manager = manager;
     manager.onLocalLiveness = (digest) => this.onLiveness(digest);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RaftError } from '../core/errors.js';
 import type { Entry, MemberId, Message } from '../core/types.js';
-import { Wal, WalError } from '../storage/index.js';
+import { Wal, WalError, WalIoError } from '../storage/index.js';
+import { fillDisk } from '../storage/test-disk-full.js';
 import { LocalNetwork, RaftNode, type RaftNodeOptions, type RaftStateMachine } from './index.js';
 
 const enc = new TextEncoder();
@@ -565,6 +566,63 @@ describe('RaftNode', () => {
       await expect(node.propose(enc.encode('lost'))).rejects.toSatisfy(isRaftError('STOPPED'));
       expect(failures).toEqual([boom]);
       await expect(node.propose(enc.encode('later'))).rejects.toSatisfy(isRaftError('STOPPED'));
+    });
+
+    it('a follower whose disk fills acknowledges and applies nothing it could not persist, stops, and catches up once restarted', async () => {
+      const c = await threeMembers();
+      const leader = await c.leader();
+      const f = c.followers(leader)[0]!;
+      const failures: Error[] = [];
+      f.node.on('failed', (err) => failures.push(err));
+      // Every index f tells the leader it holds.
+      const acked: number[] = [];
+      c.onSend = (m) => {
+        if (m.from === f.id && m.type === 'appResp' && m.reject !== true) acked.push(m.index ?? 0);
+      };
+      await c.write('before');
+      await c.converged(leader);
+
+      const disk = fillDisk(c.dataDir(f.id));
+      let firstLost: number;
+      let appliedAtStop: number;
+      try {
+        // The other two are a quorum: writes go on.
+        firstLost = await c.write('during-0');
+        for (let i = 1; i < 5; i++) await c.write(`during-${i}`);
+        await waitFor(() => f.node.isStopped(), `${f.id} to stop on ENOSPC`);
+        expect(failures).toHaveLength(1);
+        expect(failures[0]).toBeInstanceOf(WalIoError);
+        expect(failures[0]).toMatchObject({ code: 'WAL_FAILED', errno: 'ENOSPC' });
+        expect((failures[0] as WalIoError).path.startsWith(fs.realpathSync(c.dataDir(f.id)))).toBe(true);
+        expect(f.node.failedWith()).toBe(failures[0]);
+        expect(disk.refused).toBeGreaterThan(0);
+        appliedAtStop = f.sm.lastApplied;
+        // It never claimed an entry written after the disk filled, nor applied one.
+        expect(acked.length).toBeGreaterThan(0);
+        expect(Math.max(...acked)).toBeLessThan(firstLost);
+        expect(appliedAtStop).toBeLessThan(firstLost);
+        // Stopped, it stays where it was while the others go on.
+        await c.write('while-stopped');
+        expect(f.sm.lastApplied).toBe(appliedAtStop);
+      } finally {
+        disk.free();
+      }
+
+      // Space is back; the member is restarted from its data dir, as a supervisor would.
+      c.crash(f.id);
+      const { wal, state } = await Wal.open(c.dataDir(f.id));
+      wal.close();
+      const durable = Math.max(state.snapshot?.metadata.index ?? 0, state.entries.at(-1)?.index ?? 0);
+      expect(Math.max(...acked)).toBeLessThanOrEqual(durable);
+      expect(appliedAtStop).toBeLessThanOrEqual(durable);
+
+      const back = await c.start(f.id);
+      c.net.reconnect(f.id);
+      await c.write('after');
+      await c.converged(leader, `${f.id} to catch up after the restart`);
+      expect(back.sm.history).toEqual(leader.sm.history);
+      expect(back.sm.misordered).toEqual([]);
+      expect(back.sm.values()).toEqual(['before', 'during-0', 'during-1', 'during-2', 'during-3', 'during-4', 'while-stopped', 'after']);
     });
 
     it('a failed fsync stops the member, emits failed and rejects the proposal with STOPPED', async () => {

@@ -74,6 +74,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** A batch is waiting for its fsync; the next Ready waits for it. */
   private persisting = false;
   private stopped = false;
+  /** Why the member stopped on its own (a failed write or apply); undefined while running or after stop(). */
+  private failure: Error | undefined;
   private applied: number;
   private readonly proposals = new Map<number, Waiter & { term: number }>();
   private readonly reads = new Map<string, Waiter & { index?: number }>();
@@ -302,11 +304,26 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     }
   }
 
-  /** The disk failed: what it holds is unknown, so this member stops rather than diverge. */
+  /**
+   * The disk failed: what it holds is unknown, so this member stops rather than diverge. It
+   * stops before telling listeners, so nothing a listener does (or throws) lets it go on.
+   */
   private fail(err: unknown): void {
     if (this.stopped) return;
-    this.emit('failed', err instanceof Error ? err : new Error(String(err)));
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.failure = e;
     this.stop();
+    this.emit('failed', e);
+  }
+
+  /** Whether the member has stopped (stop() or a failure): its status is then frozen and stale. */
+  isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** The error that stopped the member on its own, if one did. */
+  failedWith(): Error | undefined {
+    return this.failure;
   }
 
   private afterPersist(rd: Ready): void {
@@ -388,6 +405,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.proposals.clear();
     this.reads.clear();
     this.queued = [];
-    this.wal.close();
+    try {
+      this.wal.close();
+    } catch {
+      // Safe to drop: only records no fsync covered can be lost, and the driver flushes before it
+      // sends or applies anything that depends on them (what is left is at most a commit index).
+    }
   }
 }

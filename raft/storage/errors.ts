@@ -31,3 +31,29 @@ export class WalCorruptError extends WalError {
     this.reason = reason;
   }
 }
+
+/** The system error code (ENOSPC, EIO, ...) of a failed fs call, if it was one. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/**
+ * A write, fsync, rename or delete of the WAL's files failed (ENOSPC, EIO, ...). What reached the
+ * disk is unknown, so the WAL refuses every later write. Names the file, since calls on a file
+ * descriptor report none, and an operator must know which disk to look at.
+ */
+export class WalIoError extends WalError {
+  declare readonly code: 'WAL_FAILED';
+  /** The file or directory the failed call was on. */
+  readonly path: string;
+  /** The system error code, e.g. ENOSPC; undefined when the cause was not a system error. */
+  readonly errno: string | undefined;
+
+  constructor(path: string, cause: unknown) {
+    super('WAL_FAILED', `WAL write to ${path} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'WalIoError';
+    this.path = path;
+    this.errno = errnoOf(cause);
+  }
+}

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Snapshot } from '../core/types.js';
 import { decodeSnapshotFile, encodeSnapshotFile } from './codec.js';
-import { WalCorruptError } from './errors.js';
+import { WalCorruptError, WalIoError } from './errors.js';
 
 const HEX16 = '[0-9a-f]{16}';
 const SEGMENT_RE = new RegExp(`^(${HEX16})-(${HEX16})\\.wal$`);
@@ -61,6 +61,20 @@ export function removeTempFiles(dir: string): void {
   }
 }
 
+/**
+ * Runs writes on `file` and reports a failure as a WalIoError naming it: calls on a file
+ * descriptor (write, fsync) report no path, and Node's own path is kept when there is one.
+ */
+export function onFile<T>(file: string, work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof WalIoError) throw err;
+    const own = (err as NodeJS.ErrnoException | undefined)?.path;
+    throw new WalIoError(typeof own === 'string' ? own : file, err);
+  }
+}
+
 export function writeAll(fd: number, buf: Uint8Array): void {
   // writeSync may write less than asked (e.g. interrupted); loop until all of it is written.
   let off = 0;
@@ -69,12 +83,14 @@ export function writeAll(fd: number, buf: Uint8Array): void {
 
 /** Makes a directory's entries (creations, renames, unlinks) durable. */
 export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  onFile(dir, () => {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
 }
 
 /**
@@ -83,14 +99,16 @@ export function fsyncDir(dir: string): void {
  */
 export function writeFileAtomic(dir: string, name: string, chunks: Uint8Array[], sync: boolean): void {
   const tmp = path.join(dir, `${name}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    for (const c of chunks) writeAll(fd, c);
-    if (sync) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path.join(dir, name));
+  onFile(tmp, () => {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      for (const c of chunks) writeAll(fd, c);
+      if (sync) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path.join(dir, name));
+  });
   if (sync) fsyncDir(dir);
 }
 

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../core/storage.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
-import { Wal, WalCorruptError, WalError, restoreMemoryStorage, type WalOptions } from './index.js';
+import { Wal, WalCorruptError, WalError, WalIoError, restoreMemoryStorage, type WalOptions } from './index.js';
+import { failNextFdatasync, fillDisk, type DiskFull } from './test-disk-full.js';
 
 const dirs: string[] = [];
 const wals: Wal[] = [];
@@ -517,5 +518,98 @@ describe('restoreMemoryStorage', () => {
     expect(ms.firstIndex()).toBe(1);
     expect(ms.entries(1, 5)).toEqual(range(1, 4));
     expect(ms.initialState().hardState).toEqual(hs(1, 3));
+  });
+});
+
+describe('Wal: a full disk (ENOSPC)', () => {
+  const disks: DiskFull[] = [];
+  afterEach(() => {
+    for (const d of disks.splice(0)) d.free();
+  });
+
+  function full(dir: string): DiskFull {
+    const d = fillDisk(dir);
+    disks.push(d);
+    return d;
+  }
+
+  /** The error `work` throws, which must be a WalIoError. */
+  function ioErrorOf(work: () => unknown): WalIoError {
+    let caught: unknown;
+    try {
+      work();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(WalIoError);
+    return caught as WalIoError;
+  }
+
+  it('a batch that does not fit fails naming ENOSPC and the segment, and the WAL refuses more; reopened, it has the old state', async () => {
+    const dir = tempDir();
+    const { wal } = await open(dir);
+    wal.save(hs(1, 2), range(1, 3));
+    const disk = full(dir);
+
+    // A short write lands part of the batch, then ENOSPC: a torn record at the tail.
+    const err = ioErrorOf(() => wal.save(hs(1, 5), range(4, 6, 1, 4096)));
+    expect(err).toMatchObject({ code: 'WAL_FAILED', errno: 'ENOSPC', path: lastSegment(dir) });
+    expect(err.message).toContain('ENOSPC');
+    expect(err.message).toContain(lastSegment(dir));
+    expect(disk.refused).toBeGreaterThanOrEqual(2);
+    expect(wal.failed()).toBe(err);
+
+    // Space back or not, this WAL instance no longer writes: what reached the disk is unknown.
+    disk.free();
+    expect(() => wal.save(hs(1, 5), range(4, 4))).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+    expect(() => wal.saveSnapshot(snap(2))).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+    await expect(wal.flush()).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    wal.close();
+
+    // Reopened (a restarted member): everything save() reported durable, the old hard state, and
+    // at most whole entries of the failed batch that the short write happened to land (the
+    // torn record is cut off). Those were never acknowledged: the leader confirms or replaces them.
+    const { state } = await open(dir);
+    const failed = range(4, 6, 1, 4096);
+    expect(state.hardState).toEqual(hs(1, 2));
+    expect(state.entries.slice(0, 3)).toEqual(range(1, 3));
+    const landed = state.entries.slice(3);
+    expect(landed.length).toBeLessThan(failed.length);
+    expect(landed).toEqual(failed.slice(0, landed.length));
+  });
+
+  it('an unsynced save that fails leaves flush() failing, so no caller can treat it as durable', async () => {
+    const dir = tempDir();
+    const { wal } = await open(dir);
+    wal.save(hs(1, 0), range(1, 2));
+    full(dir);
+    expect(() => wal.save(hs(1, 0), range(3, 4, 1, 4096), undefined, { sync: false })).toThrow(expect.objectContaining({ errno: 'ENOSPC' }));
+    await expect(wal.flush()).rejects.toMatchObject({ code: 'WAL_FAILED' });
+  });
+
+  it('a failed fsync fails flush() with the segment named, and later saves', async () => {
+    const dir = tempDir();
+    const { wal } = await open(dir);
+    wal.save(hs(1, 0), range(1, 2), undefined, { sync: false });
+    failNextFdatasync();
+    const err: unknown = await wal.flush().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WalIoError);
+    expect(err).toMatchObject({ code: 'WAL_FAILED', errno: 'EIO', path: lastSegment(dir) });
+    expect(() => wal.save(hs(1, 0), range(3, 3))).toThrow(expect.objectContaining({ code: 'WAL_FAILED' }));
+  });
+
+  it('a snapshot that does not fit names its temp file, and recovery keeps the older state', async () => {
+    const dir = tempDir();
+    const { wal } = await open(dir);
+    wal.save(hs(1, 5), range(1, 5));
+    full(dir);
+    const err = ioErrorOf(() => wal.saveSnapshot(snap(4)));
+    expect(err).toMatchObject({ errno: 'ENOSPC', path: path.join(dir, 'snap', `${'0'.repeat(15)}1-${'0'.repeat(15)}4.snap.tmp`) });
+    for (const d of disks) d.free();
+    wal.close();
+    const { state } = await open(dir);
+    expect(state.snapshot).toBeUndefined();
+    expect(indexes(state.entries)).toEqual([1, 2, 3, 4, 5]);
+    expect(snapFiles(dir)).toEqual([]);
   });
 });

@@ -13,11 +13,12 @@ import * as path from 'node:path';
 import { EMPTY_HARD_STATE, type MemoryStorage } from '../core/storage.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
 import { RecordWriter, decodeRecord, readFrame, validRecordAfter } from './codec.js';
-import { WalCorruptError, WalError } from './errors.js';
+import { WalCorruptError, WalError, WalIoError } from './errors.js';
 import {
   fsyncDir,
   listSegments,
   listSnaps,
+  onFile,
   readSnapshotFile,
   removeTempFiles,
   segmentName,
@@ -232,7 +233,7 @@ export class Wal {
   private closed = false;
   /** Bytes written by save(..., { sync: false }) that no fsync has covered yet. */
   private dirty = false;
-  private failure: unknown = undefined;
+  private failure: WalIoError | undefined = undefined;
 
   private constructor(init: WalInit) {
     this.dir = init.dir;
@@ -363,19 +364,33 @@ export class Wal {
     });
   }
 
+  /** Closes the segment; throws a WalIoError if flushing unsynced records fails (the fd is closed anyway). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.fd >= 0) {
-      if (this.dirty && this.failure === undefined) fs.fdatasyncSync(this.fd);
-      fs.closeSync(this.fd);
-    }
+    const fd = this.fd;
     this.fd = -1;
+    if (fd < 0) return;
+    try {
+      if (this.dirty && this.failure === undefined) onFile(this.segmentPath(), () => fs.fdatasyncSync(fd));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The failure that made the WAL refuse writes, if any. */
+  failed(): WalError | undefined {
+    return this.failure;
+  }
+
+  private segmentPath(): string {
+    const last = this.segments[this.segments.length - 1];
+    return last ? path.join(this.dir, last.name) : this.dir;
   }
 
   private assertWritable(): void {
     if (this.closed) throw new WalError('WAL_CLOSED', 'the WAL is closed');
-    if (this.failure !== undefined) throw new WalError('WAL_FAILED', 'an earlier write to the WAL failed', { cause: this.failure });
+    if (this.failure !== undefined) throw new WalError('WAL_FAILED', `an earlier write to the WAL failed: ${this.failure.message}`, { cause: this.failure });
   }
 
   /**
@@ -386,20 +401,20 @@ export class Wal {
     try {
       work();
     } catch (err) {
-      this.failure = err;
-      throw new WalError('WAL_FAILED', `WAL write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      // Errors without a file (not from an fs call) are put on the WAL's directory.
+      this.failure = err instanceof WalIoError ? err : new WalIoError(this.dir, err);
+      throw this.failure;
     }
   }
 
   private append(buf: Buffer, sync = true): void {
-    writeAll(this.fd, buf);
-    // fdatasync suffices: it also flushes the file size, the only metadata an append changes.
-    if (this.sync && sync) {
-      fs.fdatasyncSync(this.fd);
-      this.dirty = false;
-    } else if (this.sync) {
-      this.dirty = true;
-    }
+    const fd = this.fd;
+    onFile(this.segmentPath(), () => {
+      writeAll(fd, buf);
+      // fdatasync suffices: it also flushes the file size, the only metadata an append changes.
+      if (this.sync && sync) fs.fdatasyncSync(fd);
+    });
+    if (this.sync) this.dirty = !sync;
     this.segSize += buf.length;
   }
 
@@ -415,8 +430,8 @@ export class Wal {
     try {
       await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
     } catch (err) {
-      this.failure = err;
-      throw new WalError('WAL_FAILED', `WAL fsync failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.failure = new WalIoError(this.segmentPath(), err);
+      throw this.failure;
     }
   }
 
@@ -438,9 +453,10 @@ export class Wal {
     const fd = fs.openSync(path.join(this.dir, name), 'a');
     if (this.fd >= 0) {
       // Unflushed records in the old segment must not be lost by closing it.
-      if (this.dirty) fs.fdatasyncSync(this.fd);
+      const old = this.fd;
+      if (this.dirty) onFile(this.segmentPath(), () => fs.fdatasyncSync(old));
       this.dirty = false;
-      fs.closeSync(this.fd);
+      fs.closeSync(old);
     }
     this.fd = fd;
     this.segments.push({ seq, firstIndex, name });

@@ -316,7 +316,14 @@ export const SCENARIOS: Scenario[] = [
       await faults.freeDisk(m);
       // A manager that stopped on ENOSPC is restarted, as a supervisor would.
       if (!(await c.raft(m))) {
-        ctx.note(`${c.host(m)} stopped answering while its disk was full; restarted`);
+        // The daemon fail-stops on a failed WAL write: its fatal log line says why (kept here,
+        // since the restart starts a new log).
+        const fatal = c.h
+          .daemonLogs(m)
+          .split('\n')
+          .map((l) => /"level":60,.*"msg":"([^"]*)"/.exec(l)?.[1])
+          .find((msg) => msg !== undefined);
+        ctx.note(`${c.host(m)} stopped answering while its disk was full${fatal ? ` (fatal: ${fatal})` : ''}; restarted`);
         await c.kill(m);
         await c.restart(m);
       }
