@@ -206,13 +206,17 @@ export function overfullSlots(tasks: readonly TaskObject[], services: readonly S
   for (const s of services) {
     if (!s.Spec.Mode.Replicated) continue;
     const allowed = (s.Spec.UpdateConfig?.Order ?? 'stop-first') === 'start-first' ? 2 : 1;
-    const bySlot = new Map<number, number>();
+    const bySlot = new Map<number, TaskObject[]>();
     for (const t of tasks) {
       // A task scaled away (desired remove) has left its slot, which a scale-up may reuse at once.
       if (t.ServiceID !== s.ID || t.Status.State !== 'running' || t.DesiredState === 'remove' || !ready.has(t.NodeID ?? '') || stranded.has(t.ID)) continue;
-      bySlot.set(t.Slot ?? 0, (bySlot.get(t.Slot ?? 0) ?? 0) + 1);
+      bySlot.set(t.Slot ?? 0, [...(bySlot.get(t.Slot ?? 0) ?? []), t]);
     }
-    for (const [slot, n] of bySlot) if (n > allowed) out.push(`${s.Spec.Name} slot ${slot}: ${n} running (allowed ${allowed})`);
+    for (const [slot, ts] of bySlot) {
+      if (ts.length <= allowed) continue;
+      const which = ts.map((t) => `${t.ID.slice(0, 8)} desired ${t.DesiredState} since ${t.CreatedAt.slice(11, 23)}`).join(', ');
+      out.push(`${s.Spec.Name} slot ${slot}: ${ts.length} running (allowed ${allowed}): ${which}`);
+    }
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeProposal, ClusterStore, type ReplicatedStore, type StoreAction } from '../../store/index.js';
 import type { NodeObject } from '../../store/index.js';
 import { silentLogger } from '../../log.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, NEW_LEADER_GRACE_MS } from './dispatcher.js';
 
 function node(id: string, state: NodeObject['Status']['State']): Omit<NodeObject, 'Version'> {
   return {
@@ -56,7 +56,12 @@ describe('Dispatcher', () => {
   it('writes a silent node down and a returning node ready, each once', async () => {
     const { store, d, commits, advance } = setup(['leader', 'w1']);
     d.start();
+    // A new leader gives nodes time to find it: still ready after three periods.
     advance(1000);
+    d.check();
+    await settle();
+    expect(store.get('nodes', 'w1')?.Status.State).toBe('ready');
+    advance(NEW_LEADER_GRACE_MS);
     d.check();
     await settle();
     expect(store.get('nodes', 'w1')?.Status.State).toBe('down');

@@ -4,6 +4,13 @@ import type { ClusterStore, ReplicatedStore } from '../../store/index.js';
 import type { NodeObject } from '../../store/index.js';
 import { heartbeatPeriodMs, LivenessTracker, MIN_HEARTBEAT_PERIOD_MS, type LivenessChange } from './liveness.js';
 
+/**
+ * A new leader waits this much longer than three heartbeat periods before it marks a node down:
+ * workers first time out on the old leader, then find the new one. Without it, a leader change
+ * made healthy workers "down" and their tasks were replaced (found by the chaos suite).
+ */
+export const NEW_LEADER_GRACE_MS = 2_000;
+
 export interface DispatcherDeps {
   /** The leader's own node: alive as long as this dispatcher runs. */
   selfId: string;
@@ -49,7 +56,7 @@ export class Dispatcher {
 
   start(): void {
     const nodes = this.deps.store.list('nodes').map((n) => ({ nodeId: n.ID, state: n.Status.State === 'down' ? ('down' as const) : ('ready' as const) }));
-    this.tracker.reset(nodes, this.now());
+    this.tracker.reset(nodes, this.now(), NEW_LEADER_GRACE_MS);
     this.schedule();
   }
 

@@ -28,6 +28,13 @@ describe('LivenessTracker', () => {
     expect(t.expire(2000, () => 250, 250)).toEqual([]); // reported once
   });
 
+  it('gives every node extra grace when tracking starts (a new leader)', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }], 0, 2_000);
+    expect(t.expire(2_749, () => 250, 250)).toEqual([]);
+    expect(t.expire(2_750, () => 250, 250).map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
+  });
+
   it('brings a down node back on its next heartbeat', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'down' }], 0);

@@ -37,12 +37,12 @@ export class LivenessTracker {
   private readonly sessions = new Map<string, Session>();
 
   /**
-   * Starts tracking (e.g. on becoming leader): every known node gets a full grace period,
-   * so a new leader does not mark everyone down before they found it.
+   * Starts tracking (e.g. on becoming leader): every known node gets a full grace period, and
+   * `extraGraceMs` more, so a new leader does not mark everyone down before they found it.
    */
-  reset(nodes: Iterable<{ nodeId: string; state: Liveness }>, now: number): void {
+  reset(nodes: Iterable<{ nodeId: string; state: Liveness }>, now: number, extraGraceMs = 0): void {
     this.sessions.clear();
-    for (const n of nodes) this.sessions.set(n.nodeId, { lastSeen: now, suspectSince: undefined, state: n.state });
+    for (const n of nodes) this.sessions.set(n.nodeId, { lastSeen: now + extraGraceMs, suspectSince: undefined, state: n.state });
   }
 
   forget(nodeId: string): void {
