@@ -7,6 +7,11 @@ import type { TaskObject } from '../store/index.js';
  */
 export class AssignmentReceiver {
   private version = 0;
+  /**
+   * Until one full set has arrived, a message has nothing to apply on top of (a new leader's first
+   * one names prev 0, as a fresh receiver is): each asks for the full set instead.
+   */
+  private synced = false;
   private syncing: Promise<void> | undefined;
 
   constructor(
@@ -23,7 +28,7 @@ export class AssignmentReceiver {
   /** A gossip message: applied when it follows the last one seen, else a direct sync. */
   onMessage(m: { version: number; prev: number; nodes: Record<string, TaskObject[]> }): void {
     if (m.version <= this.version) return;
-    if (m.prev !== this.version) {
+    if (!this.synced || m.prev !== this.version) {
       void this.resync();
       return;
     }
@@ -33,17 +38,26 @@ export class AssignmentReceiver {
     if (mine) this.apply(mine);
   }
 
-  /** The leader says its assignments are at `version`: catch up if behind. */
+  /**
+   * The leader says its assignments are at `version`: catch up if behind. Also while no sync has
+   * succeeded yet (the first one, on start, fails when no manager is up): a new leader's version
+   * starts at 0, so it may never look ahead, and until the set arrives adopted tasks are not
+   * re-announced on the overlay.
+   */
   leaderAt(version: number): void {
-    if (version > this.version) void this.resync();
+    if (!this.synced || version > this.version) void this.resync();
   }
 
   resync(): Promise<void> {
     this.syncing ??= this.sync()
       .then((r) => {
+        // A manager whose store holds nothing yet (restarted, not caught up): its empty set would
+        // stop every task this node adopted.
+        if (r.version === 0) throw new Error('the manager has applied no state yet');
         this.logger.debug({ version: r.version, had: this.version, tasks: r.tasks.length }, 'assignments synced');
         if (r.version >= this.version) {
           this.version = r.version;
+          this.synced = true;
           this.apply(r.tasks);
         }
       })

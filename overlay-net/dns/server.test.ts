@@ -156,6 +156,17 @@ describe('DnsServer', () => {
     expect(decoded((await tcpAsk(dead.port, [query('example.com')])).replies[0]).rcode).toBe('SERVFAIL');
   });
 
+  // A host with no route to its upstream (ENETUNREACH; here EACCES: broadcast without SO_BROADCAST):
+  // the connect callback gets the error, and a send on the unconnected socket used to throw out of
+  // it and kill the daemon.
+  it('moves on from an upstream it cannot connect to, and stays up', async () => {
+    const upstream = await start({ records: [outside] });
+    const server = await start({ upstreams: ['255.255.255.255:53', `127.0.0.1:${upstream.port}`] });
+    expect(ipsOf(decoded(await udpAsk(server.port, query('example.internal'))))).toEqual(['10.9.0.100']);
+    const alone = await start({ upstreams: ['255.255.255.255:53'] });
+    expect(decoded(await udpAsk(alone.port, query('example.com'))).rcode).toBe('SERVFAIL');
+  });
+
   it('answers SERVFAIL when lookup throws', async () => {
     const server = await start({
       lookup: () => {

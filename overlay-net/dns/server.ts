@@ -429,8 +429,26 @@ function exchangeUdp(upstream: Upstream, msg: Buffer, timeoutMs: number, signal:
       // A stray datagram with another id is not the answer: keep waiting.
       if (answer.length >= 2 && answer.readUInt16BE(0) === id) finish(undefined, answer);
     });
-    socket.connect(upstream.port, upstream.host, () => socket.send(msg));
+    let released = false;
+    // Node passes the error here when the connect fails (no route to the upstream: ENETUNREACH),
+    // though its types say no argument. A send on the unconnected socket would then throw out of
+    // this callback and take the daemon down; so would one after release (deadline, closing).
+    socket.connect(upstream.port, upstream.host, (err?: Error) => {
+      if (released) return;
+      if (err) {
+        finish(err);
+        return;
+      }
+      try {
+        socket.send(msg, (sendErr) => {
+          if (sendErr) finish(sendErr);
+        });
+      } catch (thrown) {
+        finish(thrown instanceof Error ? thrown : new Error(String(thrown)));
+      }
+    });
     return () => {
+      released = true;
       try {
         socket.close();
       } catch {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ import { NetnsHarness, type CliResult } from './netns-harness.js';
 
 // The overlay on 3 namespace hosts (1 manager, 2 workers): cross-host traffic between tasks,
 // isolation between networks, the embedded DNS, VIP balancing, the routing mesh, peer entries
-// withdrawn when a task stops, and a host that missed gossip while down catching up.
+// withdrawn when a task stops, a host that missed gossip while down catching up, and every daemon
+// restarted at once.
 
 let h: NetnsHarness;
 const IMAGE = 'busybox:test';
@@ -52,6 +53,25 @@ function inTask(t: TaskObject, script: string, timeoutMs = 10_000): CliResult {
   if (!pid) throw new Error(`task ${t.ID} has no pid`);
   const r = spawnSync('nsenter', ['-t', String(pid), '-n', '-m', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * What a task misses of `ips`: those its embedded DNS does not list under any of `names` (it answers
+ * from its host's peer table) and those it cannot ping. Async: the daemons' log pipes keep draining.
+ */
+function missedFrom(t: TaskObject, names: string[], ips: string[]): Promise<{ unresolved: string[]; unreachable: string[] }> {
+  const script = [
+    `for n in ${names.join(' ')}; do nslookup $n 2>&1; done`,
+    `for ip in ${ips.join(' ')}; do ping -c1 -W1 $ip >/dev/null 2>&1 || echo "lost $ip"; done`,
+  ].join('; ');
+  return new Promise((resolve) => {
+    execFile('nsenter', ['-t', String(t.Status.ContainerStatus?.PID), '-n', '-m', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 60_000 }, (_err, stdout) => {
+      // Answers only: the server's own line ends in its port (Address: 10.0.1.1:53).
+      const resolved = new Set([...stdout.matchAll(/^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!));
+      const lost = [...stdout.matchAll(/^lost (\S+)$/gm)].map((m) => m[1]!);
+      resolve({ unresolved: ips.filter((ip) => !resolved.has(ip)), unreachable: lost });
+    });
+  });
 }
 
 async function nodeNames(): Promise<Map<string, string>> {
@@ -233,4 +253,43 @@ describe('overlay networks across namespace hosts', () => {
     const [client] = await running('client', 1);
     await waitFor(() => (inTask(client!, `ping -c1 -W1 ${lateIp}`).code === 0 ? true : undefined), `client on host2 reaching ${lateIp}`, 15_000, 200);
   });
+
+  it('every daemon killed, the workers back before the manager: each task on appnet knows and reaches every other', async () => {
+    const onAppnet = async (): Promise<TaskObject[]> => {
+      const r = await h.api<TaskObject[]>(0, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ 'desired-state': ['running'] }))}`);
+      return r.body.filter((t) => t.Status.State === 'running' && t.Status.ContainerStatus?.PID && t.NetworksAttachments?.some((a) => a.Network.Spec.Name === 'appnet'));
+    };
+    const count = (await onAppnet()).length;
+    for (let i = 0; i < 3; i++) await h.stopDaemon(i, 'SIGKILL');
+    // The workers' first assignment sync finds no manager listening. Unless they try again, the
+    // tasks they adopt never re-announce their endpoints: the other hosts' tables (DNS) lack them,
+    // and a host that programs its peers from such a table drops their entries.
+    await h.startDaemon(1);
+    await h.startDaemon(2);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await h.startDaemon(0);
+    let why = '';
+    await waitFor(
+      async () => {
+        const ts = await onAppnet().catch(() => []);
+        if (ts.length !== count) {
+          why = `${ts.length} of ${count} tasks running`;
+          return undefined;
+        }
+        const ips = ts.map((t) => ipOn(t, 'appnet'));
+        const names = [...new Set(ts.map((t) => `tasks.${t.ServiceAnnotations?.Name ?? ''}`))];
+        const seen = await Promise.all(ts.map(async (t) => ({ from: ipOn(t, 'appnet'), ...(await missedFrom(t, names, ips)) })));
+        why = seen
+          .filter((x) => x.unresolved.length + x.unreachable.length > 0)
+          .map((x) => `${x.from}: not in DNS ${x.unresolved.join(',') || '-'}, unreachable ${x.unreachable.join(',') || '-'}`)
+          .join('; ');
+        return why === '' ? true : undefined;
+      },
+      'every task on appnet in DNS and reachable after the restart',
+      45_000,
+      500,
+    ).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${why}`);
+    });
+  }, 90_000);
 });
