@@ -32,6 +32,8 @@ export interface ChaosClusterOptions {
   label: string;
   managers: number;
   workers: number;
+  /** The daemons' log level, on every start and restart (default: the harness's). */
+  daemonLogLevel?: string;
   /** Runs once the hosts exist, before any daemon starts (a small disk is mounted then). */
   prepare?: (h: NetnsHarness) => void | Promise<void>;
 }
@@ -70,6 +72,7 @@ export class ChaosCluster {
   readonly client: number;
   private readonly down = new Set<number>();
   private nodeIds = new Map<number, string>();
+  private readonly logLevel: string | undefined;
 
   private constructor(
     readonly h: NetnsHarness,
@@ -78,6 +81,7 @@ export class ChaosCluster {
     this.managers = Array.from({ length: opts.managers }, (_, i) => i);
     this.workers = Array.from({ length: opts.workers }, (_, i) => opts.managers + i);
     this.client = opts.managers + opts.workers;
+    this.logLevel = opts.daemonLogLevel;
   }
 
   /** Forms the swarm, drains the managers, deploys the stack and waits until it runs. */
@@ -86,6 +90,8 @@ export class ChaosCluster {
     const c = new ChaosCluster(h, opts);
     try {
       await opts.prepare?.(h);
+      const level = opts.daemonLogLevel;
+      if (level) await Promise.all([...c.managers, ...c.workers].map((i) => h.startDaemon(i, { logLevel: level })));
       await h.formCluster({ managers: opts.managers, nodes: opts.managers + opts.workers, timeoutMs: 60_000 });
       const nodes = (await h.api<NodeObject[]>(0, 'GET', '/nodes')).body;
       for (const n of nodes) c.nodeIds.set(Number(n.Description.Hostname.replace('host', '')), n.ID);
@@ -192,7 +198,7 @@ export class ChaosCluster {
   }
 
   async restart(i: number): Promise<void> {
-    await this.h.startDaemon(i);
+    await this.h.startDaemon(i, this.logLevel ? { logLevel: this.logLevel } : {});
     this.down.delete(i);
   }
 

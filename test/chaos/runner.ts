@@ -81,11 +81,10 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
       label: `chaos-${s.name}`,
       managers: opts.managers,
       workers: opts.workers,
-      prepare: async (h) => {
+      ...(opts.daemonLogLevel ? { daemonLogLevel: opts.daemonLogLevel } : {}),
+      prepare: (h) => {
         faults = new Faults(h);
         if (s.smallDisk !== undefined) faults.mountSmallDisk(s.smallDisk, SMALL_DISK_BYTES);
-        const nodes = opts.managers + opts.workers;
-        if (opts.daemonLogLevel) await Promise.all(Array.from({ length: nodes }, (_, i) => h.startDaemon(i, { logLevel: opts.daemonLogLevel })));
       },
     });
     const cluster = c;
