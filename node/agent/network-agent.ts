@@ -198,6 +198,11 @@ export class NetworkAgent {
     await this.refreshHostPorts();
   }
 
+  /** Removes the namespace of every task on this host that is not in `keep` and not prepared here. */
+  async pruneTasks(keep: ReadonlySet<string>): Promise<void> {
+    await this.serial(() => this.net.pruneTasks(new Set([...keep, ...this.local.keys()])));
+  }
+
   /** This node's own addresses, from the leader: its routing-mesh address on ingress. */
   setNodeAttachments(attachments: NetworkAttachment[] | undefined): void {
     const a = attachments?.find((x) => x.Network.Spec.Ingress === true);

@@ -25,6 +25,8 @@ export interface TaskNetworking {
   releaseTask(taskId: string): Promise<void>;
   /** The task changed in a way its endpoints show (its traffic share). */
   refreshTask(task: TaskObject): void;
+  /** Removes the namespaces of every task not in `keep` (left by a daemon that died mid-start). */
+  pruneTasks(keep: ReadonlySet<string>): Promise<void>;
 }
 
 export interface TaskRunnerDeps {
@@ -82,6 +84,8 @@ interface Running {
 export class TaskRunner {
   private readonly tasks = new Map<string, Running>();
   private readonly pending = new Map<string, TaskStatus>();
+  /** Whether namespaces of unknown tasks were removed (see assign). */
+  private pruned = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -135,6 +139,13 @@ export class TaskRunner {
         if (cur.state === 'running') this.run(cur, () => this.restoreNetwork(cur));
       }
       if ((ORDER.get(t.DesiredState) ?? 0) > (ORDER.get('running') ?? 0) && !TERMINAL.has(cur.state)) this.run(cur, () => this.stop(cur, 'shutdown', 'shutdown'));
+    }
+    // Once, after the first assignments since the daemon started: a task it was starting when it
+    // died left a namespace but no container to adopt, and nothing else would remove it.
+    if (!this.pruned) {
+      this.pruned = true;
+      const keep = new Set([...this.tasks.keys(), ...seen]);
+      void this.deps.network?.pruneTasks(keep).catch((err: unknown) => this.deps.logger.warn({ err }, 'could not remove namespaces of unknown tasks'));
     }
     // Tasks no longer assigned here: stop and forget them.
     for (const [id, r] of this.tasks) {

@@ -331,6 +331,7 @@ export class SwarmNode implements SwarmBackend {
               setReady: (taskId, ready) => void network.then((a) => a.setReady(taskId, ready)),
               releaseTask: async (taskId) => (await network).releaseTask(taskId),
               refreshTask: (task) => void network.then((a) => a.refreshTask(task)),
+              pruneTasks: async (keep) => (await network).pruneTasks(keep),
             },
           }
         : {}),

@@ -354,6 +354,15 @@ export class HostNetwork {
     await this.sh.ip(undefined, ['netns', 'del', ns]);
   }
 
+  /** Deletes the namespaces (and veths) of every task of this host but those in `keep`. */
+  pruneTasks(keep: ReadonlySet<string>): Promise<void> {
+    return this.serial('pruneTasks', async () => {
+      const wanted = new Set([...keep].map((id) => taskNetnsName(this.prefix, id)));
+      const names = existsSync(NETNS_DIR) ? await readdir(NETNS_DIR) : [];
+      for (const ns of names) if (ns.startsWith(this.prefix) && !wanted.has(ns)) await this.deleteTaskNetns(ns);
+    });
+  }
+
   setPeers(networkId: string, peers: Peer[]): Promise<void> {
     return this.serial('setPeers', async () => {
       const state = this.builtNetwork(networkId);

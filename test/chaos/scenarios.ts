@@ -159,20 +159,23 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'kill-two-managers',
-    description: 'kill -9 of two managers at once: quorum lost, writes refused; one restarted: quorum back',
+    description: 'kill -9 of a majority of managers at once (two of three): quorum lost, writes refused; one restarted: quorum back',
     async run(ctx) {
       const { c } = ctx;
-      const two = [...c.managers].sort(() => ctx.random() - 0.5).slice(0, 2);
-      const w = ctx.window(`${two.map((i) => c.host(i)).join(' and ')} killed`);
-      await Promise.all(two.map((i) => c.kill(i)));
+      // Two of three, three of five: the fewest whose loss takes the quorum.
+      const lost = [...c.managers].sort(() => ctx.random() - 0.5).slice(0, Math.ceil(c.managers.length / 2));
+      const w = ctx.window(`${lost.map((i) => c.host(i)).join(', ')} killed`);
+      await Promise.all(lost.map((i) => c.kill(i)));
       await sleep(HOLD_MS);
       if ((await c.leader()) !== undefined) throw new Error('a leader was reported without quorum');
       const t0 = Date.now();
-      await c.restart(two[0]!);
+      await c.restart(lost[0]!);
       const l = await c.waitLeader('a leader once quorum is back');
-      ctx.note(`quorum back with ${c.host(two[0]!)}: ${c.host(l)} leads ${Date.now() - t0} ms after its restart`);
-      await c.restart(two[1]!);
-      await followsAgain(c, two[1]!);
+      ctx.note(`quorum back with ${c.host(lost[0]!)}: ${c.host(l)} leads ${Date.now() - t0} ms after its restart`);
+      for (const i of lost.slice(1)) {
+        await c.restart(i);
+        await followsAgain(c, i);
+      }
       w.end();
     },
   },
