@@ -122,10 +122,18 @@ export class TaskRunner {
       seen.add(t.ID);
       const cur = this.tasks.get(t.ID);
       if (!cur) {
-        if (t.DesiredState === 'running' && !TERMINAL.has(t.Status.State)) {
-          const r: Running = { task: t, state: t.Status.State, containerId: undefined, busy: undefined };
-          this.tasks.set(t.ID, r);
+        if (TERMINAL.has(t.Status.State)) continue;
+        const r: Running = { task: t, state: t.Status.State, containerId: undefined, busy: undefined };
+        this.tasks.set(t.ID, r);
+        if (t.DesiredState === 'running') {
           this.run(r, () => this.start(r));
+        } else {
+          // To stop, but not running here (its container went with a daemon that died while
+          // starting or removing it): it is stopped, and nothing of it may stay.
+          this.run(r, async () => {
+            this.setState(r, 'shutdown', 'not running on this node');
+            await this.cleanup(t.ID);
+          });
         }
         continue;
       }
@@ -137,6 +145,9 @@ export class TaskRunner {
       if (cur.adopted) {
         cur.adopted = false;
         if (cur.state === 'running') this.run(cur, () => this.restoreNetwork(cur));
+        // The store may not know what happened while the daemon was down (a report lost with it,
+        // or the container's exit): without this, the task would stay starting or running there.
+        if (t.Status.State !== cur.state) this.reportAdopted(cur);
       }
       if ((ORDER.get(t.DesiredState) ?? 0) > (ORDER.get('running') ?? 0) && !TERMINAL.has(cur.state)) this.run(cur, () => this.stop(cur, 'shutdown', 'shutdown'));
     }
@@ -157,6 +168,16 @@ export class TaskRunner {
         this.tasks.delete(id);
       });
     }
+  }
+
+  private reportAdopted(r: Running): void {
+    const c = r.containerId ? this.deps.runtime.executor.get(r.containerId) : undefined;
+    if (r.state === 'running') {
+      // With a health check, its next result reports it.
+      if (c && (c.health() === 'none' || c.health() === 'healthy')) this.setState(r, 'running', 'running (taken over after a daemon restart)', { ContainerStatus: { ContainerID: c.id, PID: c.pid() ?? 0, ExitCode: 0 } });
+      return;
+    }
+    this.setState(r, 'failed', 'task: container exited while its node was down', { Err: 'task: container exited while its node was down' });
   }
 
   private run(r: Running, work: () => Promise<void>): void {
