@@ -135,7 +135,7 @@ export class ChaosCluster {
 
   /** One API request with a deadline: a partitioned manager may not answer at all. */
   api<T>(i: number, method: string, path: string, body?: unknown, timeoutMs = 3_000): Promise<{ status: number; body: T }> {
-    return apiRequest<T>(this.h.socket(i), method, path, body, timeoutMs);
+    return apiRequest<T>(this.h.socket(i), method, path, body, { timeoutMs });
   }
 
   async raft(i: number): Promise<RaftView | undefined> {

@@ -32,8 +32,10 @@
 // process number, as the history format requires (the old operation may still take effect).
 
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { History, Rng, toJsonLines, type HistoryEvent, type OpFunction } from '../../raft/sim/index.js';
+import { apiRequest } from '../cluster/harness.js';
+
+export { ApiTimeoutError as TimeoutError } from '../cluster/harness.js';
 
 export interface ApiResponse {
   status: number;
@@ -42,7 +44,7 @@ export interface ApiResponse {
 }
 
 /**
- * Sends one request to one manager. Rejects on timeout (TimeoutError), abort or socket error; a
+ * Sends one request to one manager. Rejects on timeout (ApiTimeoutError, exported as TimeoutError), abort or socket error; a
  * rejection whose `syscall` is 'connect' means the request was never sent.
  */
 export type Transport = (method: string, path: string, body: unknown, opts: { timeoutMs: number; signal: AbortSignal }) => Promise<ApiResponse>;
@@ -54,13 +56,6 @@ export type Verdict = 'ok' | 'fail' | 'info';
 
 /** What came back from one request: a response, or the error that replaced it. */
 export type RequestResult = { response: ApiResponse } | { error: unknown };
-
-export class TimeoutError extends Error {
-  constructor(timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-    this.name = 'TimeoutError';
-  }
-}
 
 /** The message of Raft's NOT_LEADER and PROPOSAL_DROPPED as they reach the HTTP body (node/store/replicated-store.ts). */
 const NOT_APPLIED_503 = /^leadership changed during the request/;
@@ -96,40 +91,7 @@ function describeResult(r: RequestResult): string {
 
 /** One request over a unix socket, with a deadline; a fresh connection each time (no keep-alive). */
 export function socketTransport(socketPath: string): Transport {
-  return (method, path, body, { timeoutMs, signal }) =>
-    new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string | number> = data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
-      // agent: false, so that a daemon killed since the last request cannot leave a stale pooled
-      // socket whose failure would look indeterminate.
-      const req = request({ socketPath, method, path, headers, agent: false, signal }, (resp) => {
-        let text = '';
-        resp.setEncoding('utf8');
-        resp.on('data', (c: string) => (text += c));
-        resp.on('error', fail);
-        resp.on('end', () => {
-          clearTimeout(timer);
-          let parsed: unknown = text === '' ? undefined : text;
-          try {
-            if (text !== '') parsed = JSON.parse(text) as unknown;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: resp.statusCode ?? 0, body: parsed });
-        });
-      });
-      const timer = setTimeout(() => {
-        const err = new TimeoutError(timeoutMs);
-        req.destroy(err);
-        fail(err);
-      }, timeoutMs);
-      function fail(err: unknown): void {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-      req.on('error', fail);
-      req.end(data);
-    });
+  return (method, path, body, opts) => apiRequest(socketPath, method, path, body, opts);
 }
 
 export type OpKind = 'reg-read' | 'reg-write' | 'reg-cas' | 'cfg-read' | 'cfg-create' | 'cfg-remove' | 'scale-read' | 'scale-write';

@@ -39,33 +39,59 @@ export function runCli(socket: string, args: string[]): Promise<CliResult> {
   });
 }
 
+/** A request that got no whole answer within its deadline (it may still have taken effect). */
+export class ApiTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`no response within ${timeoutMs} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+export interface ApiRequestOptions {
+  /** The whole exchange's deadline: past it the request is abandoned with an ApiTimeoutError. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /**
  * One API request over a daemon's unix socket; the body parsed as JSON when it is JSON. With
- * `timeoutMs`, a request unanswered by then is abandoned and rejects with code ETIMEDOUT.
+ * options, each request gets a fresh connection: a daemon killed since the last one leaves no
+ * stale pooled socket whose failure would look like a lost answer.
  */
-export function apiRequest<T = unknown>(socketPath: string, method: string, path: string, body?: unknown, timeoutMs?: number): Promise<{ status: number; body: T }> {
+export function apiRequest<T = unknown>(socketPath: string, method: string, path: string, body?: unknown, opts?: ApiRequestOptions): Promise<{ status: number; body: T }> {
   return new Promise((res, rej) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, ...(timeoutMs ? { timeout: timeoutMs } : {}) },
-      (resp) => {
-        let text = '';
-        resp.on('data', (c: Buffer) => (text += c.toString()));
-        resp.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            // not JSON (e.g. /_ping)
-          }
-          res({ status: resp.statusCode ?? 0, body: parsed as T });
-        });
-      },
-    );
-    req.on('error', rej);
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    if (data) req.write(data);
-    req.end();
+    const headers = data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {};
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (err: unknown): void => {
+      clearTimeout(timer);
+      rej(err instanceof Error ? err : new Error(String(err)));
+    };
+    const req = request({ socketPath, method, path, headers, ...(opts ? { agent: false, signal: opts.signal } : {}) }, (resp) => {
+      let text = '';
+      resp.on('data', (c: Buffer) => (text += c.toString()));
+      resp.on('error', fail);
+      resp.on('end', () => {
+        clearTimeout(timer);
+        let parsed: unknown = text;
+        try {
+          parsed = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          // not JSON (e.g. /_ping)
+        }
+        res({ status: resp.statusCode ?? 0, body: parsed as T });
+      });
+    });
+    const timeoutMs = opts?.timeoutMs;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        const err = new ApiTimeoutError(timeoutMs);
+        req.destroy(err);
+        fail(err);
+      }, timeoutMs);
+    }
+    req.on('error', fail);
+    req.end(data);
   });
 }
 
