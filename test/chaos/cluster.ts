@@ -172,23 +172,35 @@ export class ChaosCluster {
     throw new Error('no manager answers');
   }
 
-  /** A list from a manager that answers; rejects when none does (no quorum, say). */
-  private async list<T>(path: string): Promise<T[]> {
-    const r = await this.api<T[]>(await this.anyManager(), 'GET', path);
+  /** A list from manager m; rejects unless it answers (no quorum, say). */
+  private async list<T>(m: number, path: string): Promise<T[]> {
+    const r = await this.api<T[]>(m, 'GET', path);
     if (r.status !== 200 || !Array.isArray(r.body)) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   }
 
-  tasks(): Promise<TaskObject[]> {
-    return this.list<TaskObject>('/tasks');
+  async tasks(): Promise<TaskObject[]> {
+    return this.list<TaskObject>(await this.anyManager(), '/tasks');
   }
 
-  services(): Promise<ServiceObject[]> {
-    return this.list<ServiceObject>('/services');
+  async services(): Promise<ServiceObject[]> {
+    return this.list<ServiceObject>(await this.anyManager(), '/services');
   }
 
-  nodes(): Promise<NodeObject[]> {
-    return this.list<NodeObject>('/nodes');
+  async nodes(): Promise<NodeObject[]> {
+    return this.list<NodeObject>(await this.anyManager(), '/nodes');
+  }
+
+  /** Services, tasks and nodes from one manager (one leader lookup for the three). */
+  async state(): Promise<{ services: ServiceObject[]; tasks: TaskObject[]; nodes: NodeObject[] }> {
+    const m = await this.anyManager();
+    const [services, tasks, nodes] = await Promise.all([this.list<ServiceObject>(m, '/services'), this.list<TaskObject>(m, '/tasks'), this.list<NodeObject>(m, '/nodes')]);
+    return { services, tasks, nodes };
+  }
+
+  /** The running tasks of a service (those told to keep running). */
+  async runningTasks(service: string): Promise<TaskObject[]> {
+    return (await this.tasks()).filter((t) => t.ServiceAnnotations?.Name === service && t.DesiredState === 'running' && t.Status.State === 'running');
   }
 
   /** SIGKILL of host i's daemon (its containers keep running, as after a daemon crash). */
@@ -214,7 +226,7 @@ export class ChaosCluster {
 
   /** Why the stack has not converged, or undefined when it has. */
   async convergence(): Promise<string | undefined> {
-    const [services, tasks, nodes] = await Promise.all([this.services(), this.tasks(), this.nodes()]);
+    const { services, tasks, nodes } = await this.state();
     const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
     for (const s of services) {
       const want = s.Spec.Mode.Replicated?.Replicas;

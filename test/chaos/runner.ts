@@ -94,9 +94,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     await workload.setup();
     workload.start();
     const recordContainers = async (): Promise<void> => {
-      const tasks = await cluster.tasks();
+      const { tasks, services, nodes } = await cluster.state();
       for (const t of tasks) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
-      slotExcess.push(...overfullSlots(tasks, await cluster.services(), await cluster.nodes(), stranded));
+      slotExcess.push(...overfullSlots(tasks, services, nodes, stranded));
     };
     const sampler = setInterval(() => void recordContainers().catch(() => undefined), 500);
     try {

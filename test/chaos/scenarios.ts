@@ -70,8 +70,7 @@ async function followsAgain(c: ChaosCluster, i: number): Promise<void> {
 
 /** Workers running web tasks, busiest first. */
 async function webWorkers(c: ChaosCluster): Promise<number[]> {
-  const web = (await c.services()).find((s) => s.Spec.Name === WEB);
-  const tasks = (await c.tasks()).filter((t) => t.ServiceID === web?.ID && t.DesiredState === 'running' && t.Status.State === 'running');
+  const tasks = await c.runningTasks(WEB);
   const count = new Map<number, number>();
   for (const t of tasks) {
     const h = c.hostOf(t.NodeID ?? '');
@@ -90,8 +89,7 @@ async function webMovedOff(c: ChaosCluster, gone: number, t0: number): Promise<n
   const nodeId = c.nodeId(gone);
   await waitFor(
     async () => {
-      const web = (await c.services()).find((s) => s.Spec.Name === WEB);
-      const live = (await c.tasks()).filter((t) => t.ServiceID === web?.ID && t.DesiredState === 'running' && t.Status.State === 'running' && t.NodeID !== nodeId);
+      const live = (await c.runningTasks(WEB)).filter((t) => t.NodeID !== nodeId);
       return new Set(live.map((t) => t.Slot)).size === WEB_REPLICAS ? true : undefined;
     },
     `web tasks of ${c.host(gone)} to run elsewhere`,
