@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { taskNetnsName, vethHostName } from '../../overlay-net/index.js';
+import { cgroupDirs } from '../../node/runtime/index.js';
 import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
 import { waitFor } from '../cluster/harness.js';
 import type { ChaosCluster, RaftView } from './cluster.js';
@@ -103,8 +104,6 @@ export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Prom
   });
 }
 
-const CGROUP_ROOT = '/sys/fs/cgroup';
-
 /** Whose container a leftover directory is, for the report: its task and what the store says of it. */
 function taskOfContainer(dir: string, tasks: readonly TaskObject[]): string {
   try {
@@ -115,18 +114,6 @@ function taskOfContainer(dir: string, tasks: readonly TaskObject[]): string {
   } catch {
     return 'no meta';
   }
-}
-
-/** Cgroup directories named for a container, in any hierarchy (the executor's parent is `swarm`). */
-function cgroupsOf(containerId: string): string[] {
-  const out: string[] = [];
-  const direct = join(CGROUP_ROOT, 'swarm', containerId);
-  if (existsSync(direct)) out.push(direct);
-  for (const h of readdirSync(CGROUP_ROOT)) {
-    const d = join(CGROUP_ROOT, h, 'swarm', containerId);
-    if (existsSync(d)) out.push(d);
-  }
-  return out;
 }
 
 /**
@@ -178,7 +165,7 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
     }
     for (const id of seenContainers) {
       if (liveContainers.has(id)) continue;
-      for (const d of cgroupsOf(id)) problems.push(`cgroup ${d}`);
+      for (const d of cgroupDirs(`/swarm/${id}`)) problems.push(`cgroup ${d}`); // the executor's default parent
     }
     if (problems.length === 0) return undefined;
     // "host3: veth swv1234" counts as a veth: the kind is the word before the name.

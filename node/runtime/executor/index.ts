@@ -2,6 +2,7 @@
 // checks and re-adoption after a daemon restart. See README.md for the design.
 export { OciRuntime, lastRuntimeError, type DetectOptions, type RuntimeName, type RuntimeState } from './runtime.js';
 export { Executor, type ExecutorOptions } from './executor.js';
+export { cgroupDirs } from './proc.js';
 export { Container, type ContainerEvents } from './container.js';
 export {
   ALL_CAPABILITIES,
