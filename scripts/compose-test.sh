@@ -23,6 +23,13 @@
 #     its cgroups, the namespace and every temporary directory. A run killed before it could clean
 #     up is cleaned up by the next one.
 #
+#   bash scripts/compose-test.sh --chaos [CHAOS FLAGS...]
+#
+# runs steps 1-4 and the cluster of step 5, then the chaos suite against it instead of the rest of
+# step 5: `npm run chaos -- --target compose --compose-project <this run's> [CHAOS FLAGS...]` from
+# inside dockerd's namespace (where the compose network is); its report goes to ./chaos-report
+# unless the flags say --out. Then step 6. The exit code is the suite's.
+#
 # Variables: SWARM_COMPOSE_CACHE (default /var/cache/swarm-compose-test), SWARM_COMPOSE_MIRROR
 # (default http://deb.debian.org/debian), SWARM_TEST_NET (first three octets of the compose
 # network, default 172.28.10), SWARM_COMPOSE_KEEP_CACHE=0 to delete the cache at the end.
@@ -42,6 +49,16 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "compose-test: run as root" >&2; exit 1; }
+CHAOS=0
+CHAOS_ARGS=()
+if [ "${1:-}" = --chaos ]; then
+  CHAOS=1
+  shift
+  CHAOS_ARGS=("$@")
+elif [ $# -gt 0 ]; then
+  echo "compose-test: unknown argument $1 (usage: bash scripts/compose-test.sh [--chaos [CHAOS FLAGS...]])" >&2
+  exit 2
+fi
 
 SUITE=bookworm
 MIRROR=${SWARM_COMPOSE_MIRROR:-http://deb.debian.org/debian}
@@ -374,6 +391,19 @@ wait_for "5 Ready nodes in node ls on manager1" 180 five_ready
 say "5 nodes Ready $((SECONDS - u0))s after up"
 say "$ swarm -H unix://$(sock manager1) node ls"
 ok_on manager1 node ls | show
+
+if [ "$CHAOS" = 1 ]; then
+  # The suite's runner is this checkout's build; the nodes run the same sources (staged above).
+  npm run --silent build
+  say "$ npm run chaos -- --target compose --compose-project $NAME ${CHAOS_ARGS[*]}   (inside dockerd's namespace $NAME)"
+  set +e
+  nsenter --net="/var/run/netns/$NAME" env SWARM_TEST_DOCKER="$DOCKER" \
+    node dist/test/chaos/main.js --target compose --compose-project "$NAME" "${CHAOS_ARGS[@]}"
+  rc=$?
+  set -e
+  say "the chaos suite exited $rc"
+  exit "$rc"
+fi
 
 # Running tasks of a service, one line per task: the hostname of its node.
 running_on() {

@@ -1,13 +1,15 @@
-// The cluster a chaos scenario breaks: namespace hosts (test/net) with managers, workers and one
-// bare client host outside the swarm; managers drained, as production swarms run them, so faults
-// on managers test the control plane and faults on workers the data plane. A stack with a
-// published, health-checked web service and a service the API workload scales.
+// The cluster a chaos scenario breaks, on namespace hosts or on the docker-compose.test.yml nodes
+// (hosts.ts): managers, workers and, for namespace hosts, a bare client host outside the swarm;
+// managers drained, as production swarms run them, so faults on managers test the control plane
+// and faults on workers the data plane. A stack with a published, health-checked web service and a
+// service the API workload scales. A shared (compose) cluster is left as it was found: the stack
+// removed and the managers' availability restored.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
-import { apiRequest, waitFor } from '../cluster/harness.js';
+import { apiRequest, runCli, waitFor, type CliResult } from '../cluster/harness.js';
 import { writeBusyboxImageArchive } from '../fixtures/busybox.js';
-import { NetnsHarness } from '../net/netns-harness.js';
+import type { ChaosHosts } from './hosts.js';
 
 export const STACK = 'chaos';
 export const WEB = `${STACK}_web`;
@@ -26,16 +28,6 @@ export interface RaftView {
   CommitIndex: number;
   AppliedIndex: number;
   StoreDigest: string;
-}
-
-export interface ChaosClusterOptions {
-  label: string;
-  managers: number;
-  workers: number;
-  /** The daemons' log level, on every start and restart (default: the harness's). */
-  daemonLogLevel?: string;
-  /** Runs once the hosts exist, before any daemon starts (a small disk is mounted then). */
-  prepare?: (h: NetnsHarness) => void | Promise<void>;
 }
 
 function compose(): string {
@@ -66,52 +58,63 @@ function compose(): string {
 }
 
 export class ChaosCluster {
-  readonly managers: number[];
-  readonly workers: number[];
-  /** A host outside the swarm: the published service's client runs there. */
-  readonly client: number;
+  readonly managers: readonly number[];
+  readonly workers: readonly number[];
+  /** The host the published service's client runs in (undefined: the suite's own machine). */
+  readonly client: number | undefined;
   private readonly down = new Set<number>();
   private nodeIds = new Map<number, string>();
-  private readonly logLevel: string | undefined;
+  /** A shared cluster's managers' availability before the run, restored by cleanup(). */
+  private readonly availability = new Map<number, string>();
 
-  private constructor(
-    readonly h: NetnsHarness,
-    opts: ChaosClusterOptions,
-  ) {
-    this.managers = Array.from({ length: opts.managers }, (_, i) => i);
-    this.workers = Array.from({ length: opts.workers }, (_, i) => opts.managers + i);
-    this.client = opts.managers + opts.workers;
-    this.logLevel = opts.daemonLogLevel;
+  private constructor(readonly hosts: ChaosHosts) {
+    this.managers = hosts.managers;
+    this.workers = hosts.workers;
+    this.client = hosts.client;
   }
 
-  /** Forms the swarm, drains the managers, deploys the stack and waits until it runs. */
-  static async create(opts: ChaosClusterOptions): Promise<ChaosCluster> {
-    const h = NetnsHarness.create(opts.label, { hosts: opts.managers + opts.workers + 1 });
-    const c = new ChaosCluster(h, opts);
+  /** Drains the managers, deploys the stack and waits until it runs. */
+  static async create(hosts: ChaosHosts): Promise<ChaosCluster> {
+    const c = new ChaosCluster(hosts);
     try {
-      await opts.prepare?.(h);
-      const level = opts.daemonLogLevel;
-      if (level) await Promise.all([...c.managers, ...c.workers].map((i) => h.startDaemon(i, { logLevel: level })));
-      await h.formCluster({ managers: opts.managers, nodes: opts.managers + opts.workers, timeoutMs: 60_000 });
-      const nodes = (await h.api<NodeObject[]>(0, 'GET', '/nodes')).body;
-      for (const n of nodes) c.nodeIds.set(Number(n.Description.Hostname.replace('host', '')), n.ID);
-      for (const m of c.managers) await h.ok(0, 'node', 'update', '--availability', 'drain', h.host(m).name);
-      const dir = join(h.dir, 'stack');
+      const m0 = c.managers[0]!;
+      const nodes = (await c.api<NodeObject[]>(m0, 'GET', '/nodes')).body;
+      for (const i of [...c.managers, ...c.workers]) {
+        const n = nodes.find((x) => x.Description.Hostname === hosts.hostname(i));
+        if (!n) throw new Error(`no swarm node has the hostname ${hosts.hostname(i)} (nodes: ${nodes.map((x) => x.Description.Hostname).join(', ')})`);
+        c.nodeIds.set(i, n.ID);
+        if (c.managers.includes(i)) c.availability.set(i, n.Spec.Availability);
+      }
+      if (hosts.shared) await c.removeStack();
+      for (const m of c.managers) await c.ok(m0, 'node', 'update', '--availability', 'drain', c.nodeId(m));
+      const dir = join(hosts.scratch, 'stack');
       mkdirSync(dir, { recursive: true });
       await writeBusyboxImageArchive(join(dir, 'busybox.tar'), { name: IMAGE, format: 'docker' });
-      await h.ok(0, 'image', 'load', '-i', join(dir, 'busybox.tar'));
+      await c.ok(m0, 'image', 'load', '-i', join(dir, 'busybox.tar'));
       writeFileSync(join(dir, 'compose.yml'), compose());
-      await h.ok(0, 'stack', 'deploy', '-c', join(dir, 'compose.yml'), STACK);
+      await c.ok(m0, 'stack', 'deploy', '-c', join(dir, 'compose.yml'), STACK);
       await c.converged(120_000);
     } catch (err) {
-      await h.cleanup();
+      await c.cleanup();
       throw err;
     }
     return c;
   }
 
+  /** Runs the real CLI against host i's API socket. */
+  cli(i: number, ...args: string[]): Promise<CliResult> {
+    return runCli(this.hosts.socket(i), args);
+  }
+
+  /** Runs the CLI and fails with its output when it exits non-zero. */
+  async ok(i: number, ...args: string[]): Promise<string> {
+    const r = await this.cli(i, ...args);
+    if (r.code !== 0) throw new Error(`swarm ${args.join(' ')} on ${this.host(i)} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
   host(i: number): string {
-    return this.h.host(i).name;
+    return this.hosts.name(i);
   }
 
   nodeId(i: number): string {
@@ -135,7 +138,7 @@ export class ChaosCluster {
 
   /** One API request with a deadline: a partitioned manager may not answer at all. */
   api<T>(i: number, method: string, path: string, body?: unknown, timeoutMs = 3_000): Promise<{ status: number; body: T }> {
-    return apiRequest<T>(this.h.socket(i), method, path, body, { timeoutMs });
+    return apiRequest<T>(this.hosts.socket(i), method, path, body, { timeoutMs });
   }
 
   async raft(i: number): Promise<RaftView | undefined> {
@@ -203,14 +206,14 @@ export class ChaosCluster {
     return (await this.tasks()).filter((t) => t.ServiceAnnotations?.Name === service && t.DesiredState === 'running' && t.Status.State === 'running');
   }
 
-  /** SIGKILL of host i's daemon (its containers keep running, as after a daemon crash). */
+  /** SIGKILL of host i's daemon (namespace hosts: its containers keep running, as after a daemon crash; compose: the whole node dies). */
   async kill(i: number): Promise<void> {
     this.down.add(i);
-    await this.h.stopDaemon(i, 'SIGKILL');
+    await this.hosts.kill(i);
   }
 
   async restart(i: number): Promise<void> {
-    await this.h.startDaemon(i, this.logLevel ? { logLevel: this.logLevel } : {});
+    await this.hosts.start(i);
     this.down.delete(i);
   }
 
@@ -242,7 +245,21 @@ export class ChaosCluster {
     return undefined;
   }
 
+  /** Namespace hosts: everything gone. A shared cluster: every node up, the stack removed, the managers' availability restored. */
   async cleanup(): Promise<void> {
-    await this.h.cleanup();
+    if (!this.hosts.shared) return this.hosts.cleanup();
+    await this.hosts.cleanup();
+    this.down.clear();
+    const m = await this.anyManager();
+    await this.removeStack();
+    for (const [i, availability] of this.availability) await this.ok(m, 'node', 'update', '--availability', availability, this.nodeId(i));
+  }
+
+  /** Removes the stack (if there) and waits until none of its tasks is left. */
+  private async removeStack(): Promise<void> {
+    const m = await this.anyManager();
+    if (!(await this.services()).some((s) => s.Spec.Labels?.['com.docker.stack.namespace'] === STACK)) return;
+    await this.ok(m, 'stack', 'rm', STACK);
+    await waitFor(async () => ((await this.tasks()).some((t) => t.ServiceAnnotations?.Name?.startsWith(`${STACK}_`)) ? undefined : true), `the tasks of stack ${STACK} to be gone`, 60_000, 200);
   }
 }

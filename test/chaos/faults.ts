@@ -1,6 +1,6 @@
-// Faults: the chaos suite's fault injector for NetnsHarness hosts.
+// Faults: the chaos suite's fault injector, for namespace hosts or compose nodes (FaultHosts).
 //
-//   const faults = new Faults(h);
+//   const faults = new Faults(netnsFaultHosts(h));
 //   faults.mountSmallDisk(2, 32 << 20);            // before h.startDaemon(2)
 //   await faults.isolate(0); ... await faults.heal();
 //   report.push(...faults.describe());              // while the faults are on
@@ -31,10 +31,10 @@
 // so where a host with no role in the cut (e.g. a client) lands is always the caller's explicit choice.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
-import { open, unlink, writeFile } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { NetnsHarness } from '../net/netns-harness.js';
+import type { FaultHosts } from './hosts.js';
 
 /** The one nftables table (family ip) the faults live in, in each host namespace. */
 export const CHAOS_TABLE = 'chaos';
@@ -98,7 +98,7 @@ export class Faults {
   /** nft updates run one at a time, so a slow render can never overwrite a newer one. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly h: NetnsHarness) {}
+  constructor(private readonly h: FaultHosts) {}
 
   // ---- network ----
 
@@ -168,6 +168,9 @@ export class Faults {
     const abort = new AbortController();
     const wait = (ms: number): Promise<void> => sleep(ms, undefined, { signal: abort.signal }).catch(() => undefined);
     const f: Flap = { opts: { ...opts }, cyclesDone: 0, abort, done: Promise.resolve() };
+    // Taking a link down drops its routes; those beyond the connected one (a container's default
+    // route, say) are put back after the last up.
+    const routes = await this.routes(i);
     f.done = (async () => {
       try {
         for (let n = 0; n < opts.times && !abort.signal.aborted; n++) {
@@ -178,7 +181,7 @@ export class Faults {
           if (n < opts.times - 1) await wait(opts.upMs);
         }
       } finally {
-        await this.restoreLink(i);
+        await this.restoreLink(i, routes);
       }
     })();
     this.flaps.set(i, f);
@@ -195,7 +198,8 @@ export class Faults {
   mountSmallDisk(i: number, bytes: number): void {
     this.checkHost(i, 'mountSmallDisk: i');
     if (!Number.isInteger(bytes) || bytes < 4096) throw new Error(`mountSmallDisk: bytes must be an integer >= 4096, got ${String(bytes)}`);
-    const dir = join(this.h.hostDir(i), 'data');
+    if (!this.h.smallDisk) throw new Error('mountSmallDisk: these hosts cannot have a small disk (only namespace hosts can)');
+    const { dir, source } = this.h.smallDisk(i);
     const prev = this.disks.get(i);
     if (prev && mountPoints().includes(dir)) {
       if (prev.bytes === bytes) return;
@@ -208,7 +212,7 @@ export class Faults {
     if (mountPoints().includes(dir)) throw new Error(`mountSmallDisk: ${dir} is already a mount point not made by Faults`);
     // Mounting over data would hide it from the daemon: refuse rather than lose state silently.
     if (readdirSync(dir).length > 0) throw new Error(`mountSmallDisk: ${dir} is not empty; call it before host ${i}'s daemon starts`);
-    this.sh('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, `chaos-${this.h.prefix}-h${i}`, dir]);
+    this.sh('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, source, dir]);
     this.disks.set(i, { dir, bytes, filled: false });
   }
 
@@ -272,7 +276,7 @@ export class Faults {
 
   /** The faults currently active, human-readable. */
   describe(): string[] {
-    const name = (i: number): string => this.h.host(i).name;
+    const name = (i: number): string => this.h.name(i);
     const out: string[] = [];
     for (const groups of this.partitions.values()) out.push(`partition ${groups.map((g) => g.map(name).join(',')).join(' | ')}`);
     for (const [from, to] of this.oneWay.values()) out.push(`drop ${name(from)} → ${name(to)} (${name(to)} → ${name(from)} still flows)`);
@@ -290,7 +294,7 @@ export class Faults {
     const r = await this.h.exec(i, ['nft', '-j', 'list', 'table', 'ip', CHAOS_TABLE]);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return [];
-      throw new Error(`nft list table on ${this.h.host(i).name} exited ${r.code}: ${r.stderr}`);
+      throw new Error(`nft list table on ${this.h.name(i)} exited ${r.code}: ${r.stderr}`);
     }
     const doc = JSON.parse(r.stdout) as { nftables?: Array<{ rule?: { comment?: string; expr?: Array<{ counter?: { packets: number; bytes: number } }> } }> };
     const out: RuleCounter[] = [];
@@ -321,7 +325,7 @@ export class Faults {
   }
 
   private hostAlive(i: number): boolean {
-    return existsSync(`/var/run/netns/${this.h.host(i).netns}`);
+    return this.h.alive(i);
   }
 
   /** The senders whose packets host i drops, each with the reason. */
@@ -337,8 +341,8 @@ export class Faults {
 
   /** Host i's whole chaos table; '' when it needs none. */
   private render(i: number): string {
-    const name = (j: number): string => this.h.host(j).name;
-    const ip = (j: number): string => this.h.host(j).ip;
+    const name = (j: number): string => this.h.name(j);
+    const ip = (j: number): string => this.h.ip(j);
     const { partition, oneWay } = this.blockedSenders(i);
     const rules: string[] = [];
     if (partition.length > 0) rules.push(`ip saddr { ${partition.map(ip).join(', ')} } counter drop comment "partition: from ${partition.map(name).join(',')}"`);
@@ -360,7 +364,6 @@ export class Faults {
   /** Replaces each host's chaos table with its rendering (deletes it when empty), atomically per host. */
   private apply(force = false): Promise<void> {
     const next = this.queue.then(async () => {
-      const dir = join(this.h.dir, 'chaos');
       const errors: unknown[] = [];
       await Promise.all(
         Array.from({ length: this.h.size }, (_, i) => i).map(async (i) => {
@@ -369,12 +372,10 @@ export class Faults {
           if (!this.hostAlive(i)) return;
           // `table {}` then `delete table` makes the delete succeed whether or not the table exists.
           const text = `table ip ${CHAOS_TABLE} {}\ndelete table ip ${CHAOS_TABLE}\n${body}\n`;
-          mkdirSync(dir, { recursive: true });
-          const file = join(dir, `${this.h.host(i).name}.nft`);
-          await writeFile(file, text);
-          const r = await this.h.exec(i, ['nft', '-f', file]);
+          // The ruleset goes in as an argument: exec may run inside a container with no view of our files.
+          const r = await this.h.exec(i, ['sh', '-c', 'printf "%s" "$1" | nft -f -', 'sh', text]);
           if (r.code !== 0) {
-            errors.push(new Error(`nft -f ${file} on ${this.h.host(i).name} exited ${r.code}: ${r.stderr}${r.stdout}`));
+            errors.push(new Error(`nft -f - on ${this.h.name(i)} exited ${r.code}: ${r.stderr}${r.stdout}\n${text}`));
             this.applied.delete(i);
             return;
           }
@@ -389,12 +390,18 @@ export class Faults {
 
   private async ip(i: number, args: string[]): Promise<void> {
     const r = await this.h.exec(i, ['ip', ...args]);
-    if (r.code !== 0) throw new Error(`ip ${args.join(' ')} on ${this.h.host(i).name} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    if (r.code !== 0) throw new Error(`ip ${args.join(' ')} on ${this.h.name(i)} exited ${r.code}: ${r.stderr}${r.stdout}`);
   }
 
-  /** eth0 up, its address on it, its connected route back. */
-  private async restoreLink(i: number): Promise<void> {
-    const { ip } = this.h.host(i);
+  /** Host i's IPv4 routes through eth0, as `ip route` prints them. */
+  private async routes(i: number): Promise<string[]> {
+    const r = await this.h.exec(i, ['ip', '-4', 'route', 'show', 'dev', UNDERLAY_DEV]);
+    return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  }
+
+  /** eth0 up, its address on it, its connected route back, then any of `routes` missing. */
+  private async restoreLink(i: number, routes: readonly string[] = []): Promise<void> {
+    const ip = this.h.ip(i);
     const cidr = `${ip}/${this.h.subnet.split('/')[1]}`;
     await this.ip(i, ['link', 'set', UNDERLAY_DEV, 'up']);
     const addrs = await this.h.exec(i, ['ip', '-4', '-o', 'addr', 'show', 'dev', UNDERLAY_DEV]);
@@ -402,9 +409,14 @@ export class Faults {
     const deadline = Date.now() + 3_000;
     for (;;) {
       const route = await this.h.exec(i, ['ip', '-4', 'route', 'show', 'dev', UNDERLAY_DEV]);
-      if (route.stdout.split('\n').some((l) => l.startsWith(`${this.h.subnet} `))) return;
-      if (Date.now() > deadline) throw new Error(`${this.h.host(i).name}: no route to ${this.h.subnet} on ${UNDERLAY_DEV} 3 s after link up`);
+      if (route.stdout.split('\n').some((l) => l.startsWith(`${this.h.subnet} `))) break;
+      if (Date.now() > deadline) throw new Error(`${this.h.name(i)}: no route to ${this.h.subnet} on ${UNDERLAY_DEV} 3 s after link up`);
       await sleep(20);
+    }
+    const now = await this.routes(i);
+    for (const r of routes) {
+      if (now.includes(r) || r.includes('proto kernel')) continue;
+      await this.ip(i, ['route', 'replace', ...r.trim().split(/\s+/), 'dev', UNDERLAY_DEV]);
     }
   }
 

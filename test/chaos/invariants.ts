@@ -2,11 +2,8 @@
 // applied index; every slot of every replicated service with exactly one running task; tasks on
 // the overlay reaching each other; nothing left on any host of a task that is no longer live.
 // Each check polls until it holds or its deadline passes (healing takes time), then reports.
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { taskNetnsName, vethHostName } from '../../overlay-net/index.js';
-import { cgroupDirs } from '../../node/runtime/index.js';
 import type { NodeObject, ServiceObject, TaskObject } from '../../node/store/types.js';
 import { waitFor } from '../cluster/harness.js';
 import type { ChaosCluster, RaftView } from './cluster.js';
@@ -16,16 +13,6 @@ export interface InvariantResult {
   ok: boolean;
   /** What was seen: the reason it failed, or a short summary. */
   detail: string;
-}
-
-/** A command's exit code and output; never rejects. Async: the daemons' log pipes must keep draining. */
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ status: number; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ status: code, stdout: stdout ?? '' });
-    });
-  });
 }
 
 /** Polls `probe` (undefined: holds; a string: why not yet) until it holds or `timeoutMs` passes. */
@@ -93,11 +80,11 @@ export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Prom
     const broken: string[] = [];
     await Promise.all(
       members.map(async (m) => {
-        const ns = taskNetnsName(c.h.hostNetnsPrefix(m.host!), m.t.ID);
+        const ns = taskNetnsName(c.hosts.taskNetnsPrefix(m.host!), m.t.ID);
         const script = `for ip in ${targets}; do busybox ping -c1 -W1 $ip >/dev/null 2>&1 || echo $ip; done`;
-        const r = await run('nsenter', [`--net=/var/run/netns/${ns}`, '--', 'busybox', 'sh', '-c', script]);
+        const r = await c.hosts.exec(m.host!, ['nsenter', `--net=/var/run/netns/${ns}`, '--', 'busybox', 'sh', '-c', script]);
         const lost = r.stdout.split('\n').filter((l) => l !== '');
-        if (r.status !== 0 || lost.length > 0) broken.push(`${m.ip} -/-> ${lost.join(',') || `exit ${r.status}`}`);
+        if (r.code !== 0 || lost.length > 0) broken.push(`${m.ip} -/-> ${lost.join(',') || `exit ${r.code}: ${r.stderr.trim()}`}`);
       }),
     );
     return broken.length > 0 ? `${broken.length} of ${members.length} tasks miss peers: ${broken.slice(0, 3).join('; ')}` : undefined;
@@ -105,9 +92,9 @@ export async function overlayConnected(c: ChaosCluster, timeoutMs: number): Prom
 }
 
 /** Whose container a leftover directory is, for the report: its task and what the store says of it. */
-function taskOfContainer(dir: string, tasks: readonly TaskObject[]): string {
+async function taskOfContainer(c: ChaosCluster, i: number, dir: string, tasks: readonly TaskObject[]): Promise<string> {
   try {
-    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { config?: { labels?: Record<string, string> } };
+    const meta = JSON.parse((await c.hosts.exec(i, ['cat', join(dir, 'meta.json')])).stdout) as { config?: { labels?: Record<string, string> } };
     const id = meta.config?.labels?.['swarm.task.id'];
     const t = tasks.find((x) => x.ID === id);
     return t ? `task ${id} ${t.ServiceAnnotations?.Name ?? ''} ${t.Status.State}/${t.DesiredState}: ${t.Status.Message}` : `task ${id ?? '?'}, gone from the store`;
@@ -116,66 +103,63 @@ function taskOfContainer(dir: string, tasks: readonly TaskObject[]): string {
   }
 }
 
+/** The lines a command prints in host i (none when it fails: a directory not there yet, say). */
+async function linesIn(c: ChaosCluster, i: number, cmd: string[]): Promise<string[]> {
+  const r = await c.hosts.exec(i, cmd);
+  return r.code === 0 ? r.stdout.split('\n').filter((l) => l !== '') : [];
+}
+
 /**
  * Nothing of a task that is not live remains: its namespace, its veths, its container (state,
  * directory, mounts) and its cgroups. `seenContainers` are the container IDs the store ever showed
- * during the scenario (the store forgets deleted tasks).
+ * during the scenario (the store forgets deleted tasks). Each host is inspected from inside.
  */
 export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<string>, timeoutMs: number): Promise<InvariantResult> {
   return holds('no leftovers of dead tasks', timeoutMs, async () => {
     const tasks = await c.tasks();
     const live = tasks.filter((t) => t.DesiredState === 'running' && (t.Status.State === 'running' || t.Status.State === 'starting'));
     const liveContainers = new Set(live.map((t) => t.Status.ContainerStatus?.ContainerID).filter((x): x is string => !!x));
-    const problems: string[] = [];
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '');
-    const netnsNames = (await run('ip', ['netns', 'list'])).stdout
-      .split('\n')
-      .map((l) => l.split(' ')[0] ?? '');
+    const problems: { host: string; kind: string; what: string }[] = [];
     for (const i of [...c.managers, ...c.workers]) {
       if (!c.isUp(i)) continue;
+      const host = c.host(i);
       const nodeId = c.nodeId(i);
       const mine = live.filter((t) => t.NodeID === nodeId);
       // Task namespaces.
-      const prefix = c.h.hostNetnsPrefix(i);
+      const prefix = c.hosts.taskNetnsPrefix(i);
       const wantNs = new Set(mine.filter((t) => t.NetworksAttachments?.length).map((t) => taskNetnsName(prefix, t.ID)));
-      for (const ns of netnsNames) if (ns.startsWith(prefix) && !wantNs.has(ns)) problems.push(`${c.host(i)}: namespace ${ns}`);
+      for (const line of await linesIn(c, i, ['ip', 'netns', 'list'])) {
+        const ns = line.split(' ')[0] ?? '';
+        if (ns.startsWith(prefix) && !wantNs.has(ns)) problems.push({ host, kind: 'namespace', what: ns });
+      }
       // Host ends of task veths.
       const wantVeth = new Set(mine.flatMap((t) => (t.NetworksAttachments ?? []).map((a) => vethHostName(t.ID, a.Network.ID))));
-      const links = (await run('ip', ['-n', c.h.host(i).netns, '-o', 'link', 'show'])).stdout;
-      for (const m of links.matchAll(/^\d+: (swv[0-9a-f]+)[@:]/gm)) if (!wantVeth.has(m[1]!)) problems.push(`${c.host(i)}: veth ${m[1]}`);
+      const links = (await linesIn(c, i, ['ip', '-o', 'link', 'show'])).join('\n');
+      for (const m of links.matchAll(/^\d+: (swv[0-9a-f]+)[@:]/gm)) if (!wantVeth.has(m[1]!)) problems.push({ host, kind: 'veth', what: m[1]! });
       // Containers the OCI runtime still knows, their directories and mounts.
-      const data = join(c.h.hostDir(i), 'data', 'runtime');
+      const data = c.hosts.runtimeDir(i);
       for (const rt of ['crun', 'runc']) {
-        const root = join(data, 'containers', 'runtime', rt);
-        if (!existsSync(root)) continue;
-        const ids = (await run(rt, ['--root', root, 'list', '-q'])).stdout.split('\n').filter((x) => x !== '');
-        for (const id of ids) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: ${rt} container ${id.slice(0, 12)}`);
+        const ids = await linesIn(c, i, ['sh', '-c', 'test ! -d "$2" || "$1" --root "$2" list -q', 'sh', rt, join(data, 'containers', 'runtime', rt)]);
+        for (const id of ids) if (!liveContainers.has(id)) problems.push({ host, kind: `${rt} container`, what: id.slice(0, 12) });
       }
       const dirs = join(data, 'containers', 'containers');
-      if (existsSync(dirs)) {
-        for (const id of readdirSync(dirs)) if (!liveContainers.has(id)) problems.push(`${c.host(i)}: container directory ${id.slice(0, 12)} (${taskOfContainer(join(dirs, id), tasks)})`);
+      for (const id of await linesIn(c, i, ['sh', '-c', 'test ! -d "$1" || ls -1 "$1"', 'sh', dirs])) {
+        if (!liveContainers.has(id)) problems.push({ host, kind: 'container directory', what: `${id.slice(0, 12)} (${await taskOfContainer(c, i, join(dirs, id), tasks)})` });
       }
-      for (const m of mounts) {
+      for (const line of await linesIn(c, i, ['cat', '/proc/self/mountinfo'])) {
+        const m = line.split(' ')[4] ?? '';
         if (!m.startsWith(`${data}/`)) continue;
         const id = /\/containers\/([0-9a-f]{12,})\//.exec(`${m}/`)?.[1];
-        if (id && !liveContainers.has(id)) problems.push(`${c.host(i)}: mount ${m.slice(data.length)}`);
+        if (id && !liveContainers.has(id)) problems.push({ host, kind: 'mount', what: m.slice(data.length) });
       }
     }
-    for (const id of seenContainers) {
-      if (liveContainers.has(id)) continue;
-      for (const d of cgroupDirs(`/swarm/${id}`)) problems.push(`cgroup ${d}`); // the executor's default parent
-    }
+    for (const d of await c.hosts.cgroupsOf([...seenContainers].filter((id) => !liveContainers.has(id)))) problems.push({ host: '', kind: 'cgroup', what: d });
     if (problems.length === 0) return undefined;
-    // "host3: veth swv1234" counts as a veth: the kind is the word before the name.
     const kinds = new Map<string, number>();
-    for (const p of problems) {
-      const kind = p.replace(/^host\d+: /, '').split(' ').slice(0, -1).join(' ');
-      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    }
-    const first = [...problems.filter((p) => p.includes('container directory')), ...problems.filter((p) => !p.includes('container directory'))];
-    return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${first.slice(0, 4).join('; ')}`;
+    for (const p of problems) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
+    const text = (p: (typeof problems)[number]): string => `${p.host ? `${p.host}: ` : ''}${p.kind} ${p.what}`;
+    const first = [...problems.filter((p) => p.kind === 'container directory'), ...problems.filter((p) => p.kind !== 'container directory')];
+    return `${problems.length} left (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}): ${first.slice(0, 4).map(text).join('; ')}`;
   });
 }
 

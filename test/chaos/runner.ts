@@ -9,6 +9,7 @@ import { RequestLoad } from '../net/http.js';
 import { ChaosCluster, SCALED, WEB_PORT } from './cluster.js';
 import { Faults } from './faults.js';
 import { checkHistory, type HistoryVerdict } from './history-check.js';
+import { ComposeHosts, NetnsHosts, type ChaosHosts } from './hosts.js';
 import { checkInvariants, overfullSlots, type InvariantResult } from './invariants.js';
 import type { Scenario } from './scenarios.js';
 import { ApiWorkload } from './workload.js';
@@ -25,6 +26,8 @@ export interface ScenarioResult {
   scenario: string;
   seed: number;
   passed: boolean;
+  /** Why it did not run on this target (then passed is false and nothing else is set). */
+  skipped?: string;
   /** Why it failed: the first broken promise. */
   failure?: string;
   durationMs: number;
@@ -40,6 +43,10 @@ export interface ScenarioResult {
 
 export interface RunOptions {
   seed: number;
+  /** Namespace hosts, a fresh swarm per scenario (default), or the running docker-compose.test.yml cluster. */
+  target?: 'netns' | 'compose';
+  /** compose: the compose project (default: the one running a manager1). */
+  composeProject?: string;
   managers: number;
   workers: number;
   outDir: string;
@@ -55,6 +62,9 @@ const SMALL_DISK_BYTES = 64 * 1024 * 1024;
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<ScenarioResult> {
   const log = opts.log ?? (() => {});
   const t0 = Date.now();
+  if (opts.target === 'compose' && s.smallDisk !== undefined) {
+    return { scenario: s.name, seed: opts.seed, passed: false, skipped: "needs a manager whose data directory is a small tmpfs from its start; the compose nodes' data are volumes", durationMs: 0, failoverMs: [], rescheduleMs: [], notes: [], invariants: [], requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] } };
+  }
   const result: ScenarioResult = {
     scenario: s.name,
     seed: opts.seed,
@@ -76,21 +86,30 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   const stranded = new Set<string>();
   const windows: FaultWindow[] = [];
   try {
-    log(`${s.name}: forming ${opts.managers} managers + ${opts.workers} workers`);
-    c = await ChaosCluster.create({
-      label: `chaos-${s.name}`,
-      managers: opts.managers,
-      workers: opts.workers,
-      ...(opts.daemonLogLevel ? { daemonLogLevel: opts.daemonLogLevel } : {}),
-      prepare: (h) => {
-        faults = new Faults(h);
-        if (s.smallDisk !== undefined) faults.mountSmallDisk(s.smallDisk, SMALL_DISK_BYTES);
-      },
-    });
+    let hosts: ChaosHosts;
+    if (opts.target === 'compose') {
+      const compose = await ComposeHosts.attach({ scratch: join(opts.outDir, '.scratch'), ...(opts.composeProject ? { project: opts.composeProject } : {}) });
+      log(`${s.name}: on compose project ${compose.project} (${compose.managers.length} managers + ${compose.workers.length} workers)`);
+      faults = new Faults(compose);
+      hosts = compose;
+    } else {
+      log(`${s.name}: forming ${opts.managers} managers + ${opts.workers} workers`);
+      hosts = await NetnsHosts.create({
+        label: `chaos-${s.name}`,
+        managers: opts.managers,
+        workers: opts.workers,
+        ...(opts.daemonLogLevel ? { daemonLogLevel: opts.daemonLogLevel } : {}),
+        prepare: (h) => {
+          faults = new Faults(h);
+          if (s.smallDisk !== undefined) faults.mountSmallDisk(s.smallDisk, SMALL_DISK_BYTES);
+        },
+      });
+    }
+    c = await ChaosCluster.create(hosts);
     const cluster = c;
     const entry = c.workers[c.workers.length - 1]!;
-    load = new RequestLoad('web', [`--net=/var/run/netns/${c.h.host(c.client).netns}`], c.h.host(entry).ip, WEB_PORT);
-    workload = new ApiWorkload({ endpoints: c.managers.map((m) => cluster.h.socket(m)), seed: opts.seed, service: SCALED, maxReplicas: 3 });
+    load = new RequestLoad('web', hosts.clientNsenterArgs(), hosts.ip(entry), WEB_PORT);
+    workload = new ApiWorkload({ endpoints: c.managers.map((m) => cluster.hosts.socket(m)), seed: opts.seed, service: SCALED, maxReplicas: 3 });
     await workload.setup();
     workload.start();
     const recordContainers = async (): Promise<void> => {
@@ -145,9 +164,12 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     const failed = result.failure !== undefined || result.invariants.some((i) => !i.ok);
     if (c && failed) {
       mkdirSync(opts.outDir, { recursive: true });
-      for (const i of [...c.managers, ...c.workers]) writeFileSync(join(opts.outDir, `${s.name}.${c.host(i)}.log`), c.h.daemonLogs(i));
+      for (const i of [...c.managers, ...c.workers]) writeFileSync(join(opts.outDir, `${s.name}.${c.host(i)}.log`), await c.hosts.daemonLogs(i).catch((err: unknown) => String(err)));
     }
-    await c?.cleanup();
+    await faults?.heal().catch(() => undefined);
+    await c?.cleanup().catch((err: unknown) => {
+      result.failure ??= `cleanup: ${err instanceof Error ? err.message : String(err)}`;
+    });
   }
   if (load) {
     const counts = load.counts();

@@ -242,7 +242,7 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const { c, faults } = ctx;
       const alone = pick(ctx.random, c.managers);
-      const rest = [...c.managers, ...c.workers, c.client].filter((i) => i !== alone);
+      const rest = [...c.managers, ...c.workers, ...(c.client === undefined ? [] : [c.client])].filter((i) => i !== alone);
       const w = ctx.window(`${c.host(alone)} split from the rest`);
       await faults.partition([[alone], rest]);
       await c.waitLeader('a leader on the two-manager side', 30_000, alone);
@@ -319,8 +319,7 @@ export const SCENARIOS: Scenario[] = [
       if (!(await c.raft(m))) {
         // The daemon fail-stops on a failed WAL write: its fatal log line says why (kept here,
         // since the restart starts a new log).
-        const fatal = c.h
-          .daemonLogs(m)
+        const fatal = (await c.hosts.daemonLogs(m))
           .split('\n')
           .map((l) => /"level":60,.*"msg":"([^"]*)"/.exec(l)?.[1])
           .find((msg) => msg !== undefined);
@@ -339,7 +338,7 @@ export const SCENARIOS: Scenario[] = [
       const { c } = ctx;
       const leader = await c.waitLeader('a leader');
       const w = ctx.window('rolling update with restarts');
-      const r = await c.h.cli(leader, 'service', 'update', '-d', '--force', WEB);
+      const r = await c.cli(leader, 'service', 'update', '-d', '--force', WEB);
       if (r.code !== 0) throw new Error(`service update: ${r.stderr}`);
       // Once the update has replaced a task, kill both in the middle of it.
       await waitFor(

@@ -27,16 +27,25 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `swarm` CLI against a daemon's API socket. */
-export function runCli(socket: string, args: string[]): Promise<CliResult> {
+/**
+ * Runs a command to its end: exit code (-1 when killed or not started) and output; never rejects.
+ * Asynchronous, so the pipes of daemons this process runs keep draining meanwhile.
+ */
+export function runCommand(cmd: string, args: string[], timeoutMs?: number): Promise<CliResult> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, [CLI, '-H', socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(timeoutMs === undefined ? {} : { timeout: timeoutMs, killSignal: 'SIGKILL' as const }) });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('error', (err) => (stderr += String(err)));
     p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** Runs the built `swarm` CLI against a daemon's API socket. */
+export function runCli(socket: string, args: string[]): Promise<CliResult> {
+  return runCommand(process.execPath, [CLI, '-H', socket, ...args]);
 }
 
 /** A request that got no whole answer within its deadline (it may still have taken effect). */

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiRequest, CLI, runCli, waitFor, type CliResult } from '../cluster/harness.js';
+import { apiRequest, CLI, runCli, runCommand, waitFor, type CliResult } from '../cluster/harness.js';
 import { killLeftoverContainers, unmountUnder } from '../support/leftovers.js';
 
 export type { CliResult };
@@ -162,15 +162,7 @@ export class NetnsHarness {
 
   /** Runs a command inside host i's network namespace. */
   exec(i: number, cmd: string[], timeoutMs = 30_000): Promise<CliResult> {
-    return new Promise((res) => {
-      const p = spawn('nsenter', [...this.nsenter(i), ...cmd], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      p.on('error', (err) => (stderr += String(err)));
-      p.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-    });
+    return runCommand('nsenter', [...this.nsenter(i), ...cmd], timeoutMs);
   }
 
   hostDir(i: number): string {
