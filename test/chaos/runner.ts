@@ -162,7 +162,8 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     load?.stop();
     await workload?.stop().catch(() => undefined);
     const failed = result.failure !== undefined || result.invariants.some((i) => !i.ok);
-    if (c && failed) {
+    // Asked-for log levels are for reading: kept whatever the verdict.
+    if (c && (failed || opts.daemonLogLevel)) {
       mkdirSync(opts.outDir, { recursive: true });
       for (const i of [...c.managers, ...c.workers]) writeFileSync(join(opts.outDir, `${s.name}.${c.host(i)}.log`), await c.hosts.daemonLogs(i).catch((err: unknown) => String(err)));
     }

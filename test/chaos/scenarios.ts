@@ -106,10 +106,26 @@ async function markedDown(c: ChaosCluster, i: number, t0: number): Promise<numbe
   return Date.now() - t0;
 }
 
+/**
+ * Faultable workers running web tasks. When none does (tasks are not moved back to a worker that
+ * returns: with two workers, the faultable one is empty after its first death), the web service
+ * is rebalanced first, as `docker service update --force` does, so a death has tasks to replace.
+ */
+async function workersWithWebTasks(ctx: ScenarioContext): Promise<number[]> {
+  const { c } = ctx;
+  const now = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
+  if (now.length > 0) return now;
+  ctx.note('no faultable worker runs a web task: rebalancing with service update --force');
+  await c.ok(await c.anyManager(), 'service', 'update', '-d', '--force', WEB);
+  await c.converged(60_000);
+  const after = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
+  if (after.length === 0) throw new Error('after a forced update, still no faultable worker runs a web task');
+  return after;
+}
+
 async function killWorkerWithTasks(ctx: ScenarioContext): Promise<void> {
   const { c } = ctx;
-  const candidates = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
-  const w = pick(ctx.random, candidates.length > 0 ? candidates : faultableWorkers(c));
+  const w = pick(ctx.random, await workersWithWebTasks(ctx));
   const win = ctx.window(`worker ${c.host(w)} killed`);
   const t0 = Date.now();
   await c.kill(w);
@@ -259,8 +275,7 @@ export const SCENARIOS: Scenario[] = [
     description: 'a worker with web tasks cut off: its tasks are replaced; healed, it rejoins and stops the extras',
     async run(ctx) {
       const { c, faults } = ctx;
-      const candidates = (await webWorkers(c)).filter((x) => faultableWorkers(c).includes(x));
-      const wk = pick(ctx.random, candidates.length > 0 ? candidates : faultableWorkers(c));
+      const wk = pick(ctx.random, await workersWithWebTasks(ctx));
       const w = ctx.window(`worker ${c.host(wk)} cut off`);
       const t0 = Date.now();
       await faults.isolate(wk);
