@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DatapathQueue } from './datapath-queue.js';
 import type { Logger } from '../log.js';
 import { ipOf, networkSubnet, networkVni } from '../manager/allocator/index.js';
 import type { P2PHost } from '../p2p/index.js';
@@ -90,8 +91,8 @@ export class NetworkAgent {
   private dirty = new Set<string>();
   private programTimer: NodeJS.Timeout | undefined;
   private entropyTimer: NodeJS.Timeout | undefined;
-  /** Data path changes run one at a time, in order. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Data path changes run one at a time; what a starting task waits on goes first. */
+  private readonly datapath = new DatapathQueue();
   private dns: DnsServer | undefined;
   private closed = false;
   private readonly random: () => number;
@@ -133,24 +134,27 @@ export class NetworkAgent {
     const networks = attachments.map((a) => ({ net: hostNetworkOf(a.Network), ip: addressOf(a), aliases: a.Aliases ?? [] }));
     const entry: LocalTask = { task, networks, ready: this.local.get(task.ID)?.ready ?? false };
     const fresh: string[] = [];
-    const { netnsPath } = await this.serial(async () => {
-      for (const n of networks) {
-        if (!this.built.has(n.net.id)) fresh.push(n.net.id);
-        await this.build(n.net);
-      }
-      const attached = await this.net.attachTask(task.ID, networks.map((n) => ({ net: n.net, ip: n.ip })));
-      // Known as local only once its namespace exists: programming reaches into it.
-      this.local.set(task.ID, entry);
-      return attached;
-    });
+    const { netnsPath } = await this.serial(
+      async () => {
+        for (const n of networks) {
+          if (!this.built.has(n.net.id)) fresh.push(n.net.id);
+          await this.build(n.net);
+        }
+        const attached = await this.net.attachTask(task.ID, networks.map((n) => ({ net: n.net, ip: n.ip })));
+        // Known as local only once its namespace exists: programming reaches into it.
+        this.local.set(task.ID, entry);
+        return attached;
+      },
+      { urgent: true },
+    );
     // A network new on this host: its peers are learned and programmed before the task starts,
     // or the task's first replies would have nowhere to go.
     if (fresh.length > 0) {
       await Promise.all(fresh.map((id) => this.catchUp(id)));
-      await this.serial(() => this.program(fresh));
+      await this.serial(() => this.program(fresh), { urgent: true });
     }
     this.announce(entry);
-    await this.refreshHostPorts();
+    await this.refreshHostPorts({ urgent: true });
     const primary = networks.find((n) => !n.net.ingress) ?? networks[0]!;
     return { netnsPath, nameservers: [primary.net.gateway] };
   }
@@ -410,6 +414,8 @@ export class NetworkAgent {
     const touched = new Set(networkIds);
     for (const [taskId, t] of this.local) {
       if (!t.networks.some((n) => touched.has(n.net.id))) continue;
+      // A task waiting to start goes before the rest of this round.
+      await this.datapath.yieldToUrgent();
       const byNetwork = new Map(t.networks.map((n) => [n.net.id, records(n.net.id)]));
       await attempt(`balancing of ${taskId}`, async () => {
         // Released meanwhile: nothing to program.
@@ -426,14 +432,14 @@ export class NetworkAgent {
     if (failed !== undefined) throw failed;
   }
 
-  private async refreshHostPorts(): Promise<void> {
+  private async refreshHostPorts(opts: { urgent?: boolean } = {}): Promise<void> {
     const ports: { protocol: 'tcp' | 'udp'; port: number; ip: string; targetPort: number }[] = [];
     for (const t of this.local.values()) {
       const ip = (t.networks.find((n) => !n.net.ingress) ?? t.networks[0])?.ip;
       if (!ip) continue;
       for (const p of portsOf(t.task)) if (p.mode === 'host') ports.push({ protocol: p.protocol, port: p.publishedPort, ip, targetPort: p.targetPort });
     }
-    await this.serial(() => this.net.setHostPorts(ports));
+    await this.serial(() => this.net.setHostPorts(ports), opts);
   }
 
   /** The records a DNS client may see: those of every network its task is on. */
@@ -449,13 +455,8 @@ export class NetworkAgent {
     return [...new Set([...this.built.values()].map((n) => n.gateway))];
   }
 
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work);
-    this.queue = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    return next;
+  private serial<T>(work: () => Promise<T>, opts: { urgent?: boolean } = {}): Promise<T> {
+    return this.datapath.run(work, opts);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -466,7 +467,7 @@ export class NetworkAgent {
     if (this.entropyTimer) clearInterval(this.entropyTimer);
     if (this.programTimer) clearTimeout(this.programTimer);
     await this.dns?.close();
-    await this.queue;
+    await this.datapath.idle();
     await this.net.close();
   }
 
