@@ -163,16 +163,37 @@ export async function noLeftovers(c: ChaosCluster, seenContainers: ReadonlySet<s
   });
 }
 
+/** What the slot sampler remembers between samples. */
+export interface SlotWatch {
+  /** Tasks seen on a node that was not ready, or told to stop around a node's unseen down and up. */
+  stranded: Set<string>;
+  /** Each node's version at the last sample. */
+  nodeVersions: Map<string, number>;
+}
+
+export function newSlotWatch(): SlotWatch {
+  return { stranded: new Set(), nodeVersions: new Map() };
+}
+
 /**
  * Slots with more running tasks on ready nodes than the update order allows: one, or two while a
- * start-first update overlaps old and new. Tasks scaled away are not counted. `stranded`
- * collects, across calls, the tasks seen on nodes that were not ready.
+ * start-first update overlaps old and new. Tasks scaled away are not counted, nor tasks replaced
+ * because their node was down (`watch`, carried across calls, remembers those).
  */
-export function overfullSlots(tasks: readonly TaskObject[], services: readonly ServiceObject[], nodes: readonly NodeObject[], stranded: Set<string>): string[] {
+export function overfullSlots(tasks: readonly TaskObject[], services: readonly ServiceObject[], nodes: readonly NodeObject[], watch: SlotWatch): string[] {
   const ready = new Set(nodes.filter((n) => n.Status.State === 'ready').map((n) => n.ID));
   // Tasks seen on a down node were replaced without the orchestrator being able to stop them: when
   // their node returns they run beside their replacements until it stops them. Not counted.
-  for (const t of tasks) if (t.NodeID && !ready.has(t.NodeID)) stranded.add(t.ID);
+  for (const t of tasks) if (t.NodeID && !ready.has(t.NodeID)) watch.stranded.add(t.ID);
+  // A node written between two samples may have gone down and come back unseen (a lossy or
+  // flapping link): a task of it told to stop meanwhile may be such a replaced one.
+  for (const n of nodes) {
+    const before = watch.nodeVersions.get(n.ID);
+    watch.nodeVersions.set(n.ID, n.Version.Index);
+    if (before === undefined || before === n.Version.Index) continue;
+    for (const t of tasks) if (t.NodeID === n.ID && t.DesiredState !== 'running') watch.stranded.add(t.ID);
+  }
+  const stranded = watch.stranded;
   const out: string[] = [];
   for (const s of services) {
     if (!s.Spec.Mode.Replicated) continue;

@@ -10,7 +10,7 @@ import { ChaosCluster, SCALED, WEB_PORT } from './cluster.js';
 import { Faults } from './faults.js';
 import { checkHistory, type HistoryVerdict } from './history-check.js';
 import { ComposeHosts, NetnsHosts, type ChaosHosts } from './hosts.js';
-import { checkInvariants, overfullSlots, type InvariantResult } from './invariants.js';
+import { checkInvariants, newSlotWatch, overfullSlots, type InvariantResult } from './invariants.js';
 import type { Scenario } from './scenarios.js';
 import { ApiWorkload } from './workload.js';
 
@@ -83,7 +83,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   const seen = new Set<string>();
   /** Slots seen with more running tasks than their update order allows. */
   const slotExcess: string[] = [];
-  const stranded = new Set<string>();
+  const slotWatch = newSlotWatch();
   const windows: FaultWindow[] = [];
   try {
     let hosts: ChaosHosts;
@@ -115,7 +115,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     const recordContainers = async (): Promise<void> => {
       const { tasks, services, nodes } = await cluster.state();
       for (const t of tasks) if (t.Status.ContainerStatus?.ContainerID) seen.add(t.Status.ContainerStatus.ContainerID);
-      slotExcess.push(...overfullSlots(tasks, services, nodes, stranded));
+      slotExcess.push(...overfullSlots(tasks, services, nodes, slotWatch));
     };
     const sampler = setInterval(() => void recordContainers().catch(() => undefined), 500);
     try {
@@ -161,7 +161,21 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   } finally {
     load?.stop();
     await workload?.stop().catch(() => undefined);
-    const failed = result.failure !== undefined || result.invariants.some((i) => !i.ok);
+    if (load) {
+      const counts = load.counts();
+      const failures = load.failures();
+      const inWindow = (at: number, w: FaultWindow): boolean => at >= w.start && at <= w.end + WINDOW_GRACE_MS;
+      for (const w of windows) w.failedRequests = failures.filter((f) => inWindow(f.at, w)).length;
+      const outside = failures.filter((f) => !windows.some((w) => inWindow(f.at, w)));
+      // When they failed, as seconds since the scenario began: a burst reads differently from a trickle.
+      const when = outside.length > 0 ? ` (from ${((outside[0]!.at - t0) / 1000).toFixed(1)} s to ${((outside.at(-1)!.at - t0) / 1000).toFixed(1)} s)` : '';
+      result.requests = { ok: counts.ok, failed: counts.failed, failedOutsideWindows: outside.length, windows, samples: outside.slice(0, 3).map((f, i) => `${f.reason}${i === 0 ? when : ''}`) };
+    }
+    const failed =
+      result.failure !== undefined ||
+      result.invariants.some((i) => !i.ok) ||
+      result.requests.failedOutsideWindows > 0 ||
+      (result.history !== undefined && (result.history.linearizable !== true || result.history.lostAckedWrites > 0));
     // Asked-for log levels are for reading: kept whatever the verdict.
     if (c && (failed || opts.daemonLogLevel)) {
       mkdirSync(opts.outDir, { recursive: true });
@@ -171,13 +185,6 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     await c?.cleanup().catch((err: unknown) => {
       result.failure ??= `cleanup: ${err instanceof Error ? err.message : String(err)}`;
     });
-  }
-  if (load) {
-    const counts = load.counts();
-    const failures = load.failures();
-    for (const w of windows) w.failedRequests = failures.filter((f) => f.at >= w.start && f.at <= w.end + WINDOW_GRACE_MS).length;
-    const outside = failures.filter((f) => !windows.some((w) => f.at >= w.start && f.at <= w.end + WINDOW_GRACE_MS));
-    result.requests = { ok: counts.ok, failed: counts.failed, failedOutsideWindows: outside.length, windows, samples: outside.slice(0, 3).map((f) => f.reason) };
   }
   const broken = result.invariants.find((i) => !i.ok);
   result.failure ??= broken ? `${broken.name}: ${broken.detail}` : undefined;

@@ -107,31 +107,31 @@ async function markedDown(c: ChaosCluster, i: number, t0: number): Promise<numbe
 }
 
 /**
- * Faultable workers running web tasks. When none does (tasks are not moved back to a worker that
- * returns: with two workers, the faultable one is empty after its first death), the web service
- * is rebalanced first, as `docker service update --force` does, so a death has tasks to replace.
+ * A faultable worker to break, one running web tasks when there is one, and whether it has any.
+ * Tasks are not moved back to a worker that returns: with two workers the faultable one is empty
+ * after its first death, and its next death replaces nothing. (Rebalancing first with a forced
+ * update was tried: right after the worker's restart it made the entry node refuse requests for
+ * ~0.1 s on the compose cluster, a finding of its own, not this scenario's.)
  */
-async function workersWithWebTasks(ctx: ScenarioContext): Promise<number[]> {
+async function faultableWorker(ctx: ScenarioContext): Promise<{ worker: number; hasWebTasks: boolean }> {
   const { c } = ctx;
-  const now = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
-  if (now.length > 0) return now;
-  ctx.note('no faultable worker runs a web task: rebalancing with service update --force');
-  await c.ok(await c.anyManager(), 'service', 'update', '-d', '--force', WEB);
-  await c.converged(60_000);
-  const after = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
-  if (after.length === 0) throw new Error('after a forced update, still no faultable worker runs a web task');
-  return after;
+  const busy = (await webWorkers(c)).filter((w) => faultableWorkers(c).includes(w));
+  return busy.length > 0 ? { worker: pick(ctx.random, busy), hasWebTasks: true } : { worker: pick(ctx.random, faultableWorkers(c)), hasWebTasks: false };
 }
 
 async function killWorkerWithTasks(ctx: ScenarioContext): Promise<void> {
   const { c } = ctx;
-  const w = pick(ctx.random, await workersWithWebTasks(ctx));
+  const { worker: w, hasWebTasks } = await faultableWorker(ctx);
   const win = ctx.window(`worker ${c.host(w)} killed`);
   const t0 = Date.now();
   await c.kill(w);
   const [ms, downMs] = await Promise.all([webMovedOff(c, w, t0), markedDown(c, w, t0)]);
-  ctx.rescheduleMs.push(ms);
-  ctx.note(`${c.host(w)} killed; marked down after ${downMs} ms; its web tasks run elsewhere after ${ms} ms`);
+  if (hasWebTasks) {
+    ctx.rescheduleMs.push(ms);
+    ctx.note(`${c.host(w)} killed; marked down after ${downMs} ms; its web tasks run elsewhere after ${ms} ms`);
+  } else {
+    ctx.note(`${c.host(w)} killed; marked down after ${downMs} ms; it ran no web task (no faultable worker did), so no reschedule time`);
+  }
   await c.restart(w);
   await c.converged(60_000);
   win.end();
@@ -275,13 +275,17 @@ export const SCENARIOS: Scenario[] = [
     description: 'a worker with web tasks cut off: its tasks are replaced; healed, it rejoins and stops the extras',
     async run(ctx) {
       const { c, faults } = ctx;
-      const wk = pick(ctx.random, await workersWithWebTasks(ctx));
+      const { worker: wk, hasWebTasks } = await faultableWorker(ctx);
       const w = ctx.window(`worker ${c.host(wk)} cut off`);
       const t0 = Date.now();
       await faults.isolate(wk);
       const ms = await webMovedOff(c, wk, t0);
-      ctx.rescheduleMs.push(ms);
-      ctx.note(`${c.host(wk)} cut off; its web tasks run elsewhere after ${ms} ms`);
+      if (hasWebTasks) {
+        ctx.rescheduleMs.push(ms);
+        ctx.note(`${c.host(wk)} cut off; its web tasks run elsewhere after ${ms} ms`);
+      } else {
+        ctx.note(`${c.host(wk)} cut off; it ran no web task (no faultable worker did), so no reschedule time`);
+      }
       await faults.heal();
       await c.converged(60_000);
       w.end();

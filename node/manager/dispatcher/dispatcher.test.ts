@@ -3,6 +3,7 @@ import { encodeProposal, ClusterStore, type ReplicatedStore, type StoreAction } 
 import type { NodeObject } from '../../store/index.js';
 import { silentLogger } from '../../log.js';
 import { Dispatcher, NEW_LEADER_GRACE_MS } from './dispatcher.js';
+import { MIN_SILENCE_FOR_DOWN_MS } from './liveness.js';
 
 function node(id: string, state: NodeObject['Status']['State']): Omit<NodeObject, 'Version'> {
   return {
@@ -56,12 +57,12 @@ describe('Dispatcher', () => {
   it('writes a silent node down and a returning node ready, each once', async () => {
     const { store, d, commits, advance } = setup(['leader', 'w1']);
     d.start();
-    // A new leader gives nodes time to find it: still ready after three periods.
+    // A new leader gives nodes time to find it: still ready after a second of silence.
     advance(1000);
     d.check();
     await settle();
     expect(store.get('nodes', 'w1')?.Status.State).toBe('ready');
-    advance(NEW_LEADER_GRACE_MS);
+    advance(NEW_LEADER_GRACE_MS + MIN_SILENCE_FOR_DOWN_MS - 1000);
     d.check();
     await settle();
     expect(store.get('nodes', 'w1')?.Status.State).toBe('down');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LivenessTracker, heartbeatPeriodMs, MIN_HEARTBEAT_PERIOD_MS } from './liveness.js';
+import { LivenessTracker, heartbeatPeriodMs, MIN_HEARTBEAT_PERIOD_MS, MIN_SILENCE_FOR_DOWN_MS } from './liveness.js';
 
 describe('heartbeat period', () => {
   it('stays at the minimum for small clusters so a dead node is down within about a second', () => {
@@ -18,21 +18,30 @@ describe('heartbeat period', () => {
 });
 
 describe('LivenessTracker', () => {
-  it('marks a node down after three missed heartbeats, not before', () => {
+  it('marks a silent node down after MIN_SILENCE_FOR_DOWN_MS when three periods are shorter, not before', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'ready' }], 0);
-    expect(t.expire(749, () => 250, 250)).toEqual([]);
-    const changes = t.expire(750, () => 250, 250);
+    // Three missed 250 ms heartbeats are not enough: a lossy link stalls that long.
+    expect(t.expire(750, () => 250, 250)).toEqual([]);
+    expect(t.expire(MIN_SILENCE_FOR_DOWN_MS - 1, () => 250, 250)).toEqual([]);
+    const changes = t.expire(MIN_SILENCE_FOR_DOWN_MS, () => 250, 250);
     expect(changes.map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
-    expect(changes[0]!.message).toMatch(/heartbeat failure/);
-    expect(t.expire(2000, () => 250, 250)).toEqual([]); // reported once
+    expect(changes[0]!.message).toMatch(/heartbeat failure: no heartbeat for 2000 ms/);
+    expect(t.expire(5000, () => 250, 250)).toEqual([]); // reported once
+  });
+
+  it('marks a silent node down after three missed heartbeats when they take longer than that', () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'a', state: 'ready' }], 0);
+    expect(t.expire(2_999, () => 1000, 250)).toEqual([]);
+    expect(t.expire(3_000, () => 1000, 250).map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
   });
 
   it('gives every node extra grace when tracking starts (a new leader)', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'ready' }], 0, 2_000);
-    expect(t.expire(2_749, () => 250, 250)).toEqual([]);
-    expect(t.expire(2_750, () => 250, 250).map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
+    expect(t.expire(2_000 + MIN_SILENCE_FOR_DOWN_MS - 1, () => 250, 250)).toEqual([]);
+    expect(t.expire(2_000 + MIN_SILENCE_FOR_DOWN_MS, () => 250, 250).map((c) => [c.nodeId, c.state])).toEqual([['a', 'down']]);
   });
 
   it('brings a down node back on its next heartbeat', () => {
@@ -57,7 +66,7 @@ describe('LivenessTracker', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'manager', state: 'ready' }, { nodeId: 'worker', state: 'ready' }], 0);
     const periodOf = (id: string) => (id === 'manager' ? 1000 : 250);
-    expect(t.expire(750, periodOf, 250).map((c) => c.nodeId)).toEqual(['worker']);
+    expect(t.expire(MIN_SILENCE_FOR_DOWN_MS, periodOf, 250).map((c) => c.nodeId)).toEqual(['worker']);
     expect(t.expire(2999, periodOf, 250)).toEqual([]);
     t.heartbeat('manager', 3000);
     t.disconnected('manager', 3100);

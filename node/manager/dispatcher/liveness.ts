@@ -14,6 +14,14 @@ export const MAX_HEARTBEATS_PER_SECOND = 100;
 export const MIN_HEARTBEAT_PERIOD_MS = 250;
 /** Heartbeats a node may miss before it is marked down. */
 export const MISSED_HEARTBEATS_FOR_DOWN = 3;
+/**
+ * But never less silence than this. Under heavy packet loss (30 %) TCP's retransmission backoff
+ * stalls a connection for a second or more; marking a node down then replaces all its healthy
+ * tasks, and marking it ready a moment later stops them again. A node that dies closes its
+ * connection and goes down after one period (suspectGraceMs), so this costs only nodes that go
+ * silent (cut off) a little time.
+ */
+export const MIN_SILENCE_FOR_DOWN_MS = 2_000;
 
 /**
  * The heartbeat period for a cluster of `nodes`: as short as MIN_HEARTBEAT_PERIOD_MS, but long
@@ -79,7 +87,7 @@ export class LivenessTracker {
       if (s.state === 'down') continue;
       const periodMs = periodOf(nodeId);
       const silentFor = now - s.lastSeen;
-      const silentTooLong = silentFor >= periodMs * MISSED_HEARTBEATS_FOR_DOWN;
+      const silentTooLong = silentFor >= Math.max(periodMs * MISSED_HEARTBEATS_FOR_DOWN, MIN_SILENCE_FOR_DOWN_MS);
       const suspectExpired = s.suspectSince !== undefined && now - Math.max(s.suspectSince, s.lastSeen) >= suspectGraceMs;
       if (silentTooLong || suspectExpired) {
         s.state = 'down';
