@@ -68,6 +68,16 @@ describe('DatapathQueue', () => {
     await expect(after).resolves.toBe('ran');
   });
 
+  it('work that throws before returning a promise rejects its caller and does not stop the queue', async () => {
+    const q = new DatapathQueue();
+    const failed = q.run((): Promise<void> => {
+      throw new Error('invalid argument: ports');
+    });
+    await expect(failed).rejects.toThrow('invalid argument');
+    await expect(q.run(async () => 'still runs')).resolves.toBe('still runs');
+    await expect(q.idle()).resolves.toBeUndefined();
+  });
+
   it('idle resolves once nothing is waiting or running', async () => {
     const q = new DatapathQueue();
     await q.idle();

@@ -15,7 +15,9 @@ export class DatapathQueue {
   /** Runs `work` once everything before it (urgent work first) has run. */
   run<T>(work: () => Promise<T>, opts: { urgent?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const job = (): Promise<void> => work().then(resolve, reject);
+      // Through then(): work that throws before returning its promise rejects its caller too,
+      // instead of stopping the queue.
+      const job = (): Promise<void> => Promise.resolve().then(work).then(resolve, reject);
       (opts.urgent ? this.urgent : this.routine).push(job);
       void this.pump();
     });
