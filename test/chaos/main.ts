@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       writeFileSync(join(args.out, 'report.md'), renderReport(results, run));
       continue;
     }
-    const timing = [...r.failoverMs.map((ms) => `failover ${ms} ms`), ...r.rescheduleMs.map((ms) => `reschedule ${ms} ms`)].join(', ');
+    const timing = [...r.failoverMs.map((ms) => `failover ${ms} ms`), ...r.rescheduleMs.map((ms) => `reschedule ${ms} ms`), ...r.cutOffRescheduleMs.map((ms) => `cut-off reschedule ${ms} ms`)].join(', ');
     process.stdout.write(`${r.passed ? 'PASS' : 'FAIL'} ${name} (${(r.durationMs / 1000).toFixed(1)} s)${timing ? `: ${timing}` : ''}${r.failure ? ` — ${r.failure}` : ''}\n`);
     writeFileSync(join(args.out, 'report.md'), renderReport(results, run));
   }

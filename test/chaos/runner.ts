@@ -33,6 +33,7 @@ export interface ScenarioResult {
   durationMs: number;
   failoverMs: number[];
   rescheduleMs: number[];
+  cutOffRescheduleMs: number[];
   notes: string[];
   invariants: InvariantResult[];
   history?: HistoryVerdict;
@@ -63,7 +64,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   const log = opts.log ?? (() => {});
   const t0 = Date.now();
   if (opts.target === 'compose' && s.smallDisk !== undefined) {
-    return { scenario: s.name, seed: opts.seed, passed: false, skipped: "needs a manager whose data directory is a small tmpfs from its start; the compose nodes' data are volumes", durationMs: 0, failoverMs: [], rescheduleMs: [], notes: [], invariants: [], requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] } };
+    return { scenario: s.name, seed: opts.seed, passed: false, skipped: "needs a manager whose data directory is a small tmpfs from its start; the compose nodes' data are volumes", durationMs: 0, failoverMs: [], rescheduleMs: [], cutOffRescheduleMs: [], notes: [], invariants: [], requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] } };
   }
   const result: ScenarioResult = {
     scenario: s.name,
@@ -72,6 +73,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     durationMs: 0,
     failoverMs: [],
     rescheduleMs: [],
+    cutOffRescheduleMs: [],
     notes: [],
     invariants: [],
     requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] },
@@ -131,6 +133,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
         },
         failoverMs: result.failoverMs,
         rescheduleMs: result.rescheduleMs,
+        cutOffRescheduleMs: result.cutOffRescheduleMs,
         note: (line) => {
           result.notes.push(line);
           log(`  ${line}`);
@@ -164,7 +167,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     if (load) {
       const counts = load.counts();
       const failures = load.failures();
-      const inWindow = (at: number, w: FaultWindow): boolean => at >= w.start && at <= w.end + WINDOW_GRACE_MS;
+      // A failure is reported when the request ends; it was in flight up to a timeout before.
+      const timeoutMs = load.requestTimeoutMs;
+      const inWindow = (at: number, w: FaultWindow): boolean => at >= w.start && at - timeoutMs <= w.end + WINDOW_GRACE_MS;
       for (const w of windows) w.failedRequests = failures.filter((f) => inWindow(f.at, w)).length;
       const outside = failures.filter((f) => !windows.some((w) => inWindow(f.at, w)));
       // When they failed, as seconds since the scenario began: a burst reads differently from a trickle.

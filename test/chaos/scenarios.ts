@@ -15,8 +15,10 @@ export interface ScenarioContext {
   window(what: string): { end(): void };
   /** From a leader's death (kill or isolation) to a new leader agreed by a majority; daemon starts excluded. */
   failoverMs: number[];
-  /** From a worker's death (kill or isolation) to its web tasks running elsewhere. */
+  /** From a worker's death (kill -9) to its web tasks running elsewhere. */
   rescheduleMs: number[];
+  /** From a worker's isolation (alive, silent) to its web tasks running elsewhere. */
+  cutOffRescheduleMs: number[];
   note(line: string): void;
 }
 
@@ -281,7 +283,7 @@ export const SCENARIOS: Scenario[] = [
       await faults.isolate(wk);
       const ms = await webMovedOff(c, wk, t0);
       if (hasWebTasks) {
-        ctx.rescheduleMs.push(ms);
+        ctx.cutOffRescheduleMs.push(ms);
         ctx.note(`${c.host(wk)} cut off; its web tasks run elsewhere after ${ms} ms`);
       } else {
         ctx.note(`${c.host(wk)} cut off; it ran no web task (no faultable worker did), so no reschedule time`);

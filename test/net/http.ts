@@ -25,13 +25,16 @@ export class RequestLoad {
   /** Each finished request: when its line arrived (ms since the epoch), and its line. */
   private readonly lines: { at: number; line: string }[] = [];
 
+  /** How long one request may take before it fails (nc's timeout). */
+  readonly requestTimeoutMs = 3_000;
+
   constructor(
     readonly name: string,
     nsenterArgs: string[],
     target: string,
     port: number,
   ) {
-    const once = `r=$(${httpGetCommand(target, port, 3)})`;
+    const once = `r=$(${httpGetCommand(target, port, this.requestTimeoutMs / 1000)})`;
     const script = `set -f; while true; do ${once}; case "$r" in *"200 OK"*) echo "+ $(echo "$r" | tail -n 1)";; *) echo "-" $r;; esac; done`;
     this.proc = spawn('nsenter', [...nsenterArgs, '--', 'busybox', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
     this.proc.stdout!.on('data', (b: Buffer) => {
