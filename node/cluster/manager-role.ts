@@ -251,10 +251,13 @@ export class ManagerRole {
       this.dispatcher.start();
       this.assignments.start();
       this.tasks.start();
-      // Nodes we have no connection to (e.g. the leader that just died) get one period, not three.
+      // Voting managers we have no connection to (the leader that just died) get one period, not
+      // the new leader's grace: every live voter is connected, Raft traffic flows between them.
+      // Workers may not have found this leader yet, so they keep the grace.
       const connected = new Set(this.opts.host.connectedPeers());
-      for (const n of this.store.list('nodes')) {
-        if (n.ID !== this.opts.nodeId && !connected.has(n.Swarm.PeerId)) this.dispatcher.disconnected(n.ID);
+      for (const id of this.voters()) {
+        const peer = this.peerOf(id);
+        if (id !== this.opts.nodeId && peer && !connected.has(peer)) this.dispatcher.disconnected(id);
       }
       this.reconciler.start();
     } else {

@@ -73,6 +73,15 @@ describe('LivenessTracker', () => {
     expect(t.expire(3350, periodOf, 250).map((c) => c.nodeId)).toEqual(['manager']);
   });
 
+  it("ends a new leader's extra grace for a node whose connection closed", () => {
+    const t = new LivenessTracker();
+    t.reset([{ nodeId: 'dead', state: 'ready' }, { nodeId: 'alive', state: 'ready' }], 0, 2_000);
+    t.disconnected('dead', 0);
+    expect(t.expire(249, () => 250, 250)).toEqual([]);
+    expect(t.expire(250, () => 250, 250).map((c) => c.nodeId)).toEqual(['dead']);
+    expect(t.state('alive')).toBe('ready');
+  });
+
   it('clears suspicion when the node heartbeats again after reconnecting', () => {
     const t = new LivenessTracker();
     t.reset([{ nodeId: 'a', state: 'ready' }], 0);

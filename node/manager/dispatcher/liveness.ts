@@ -71,10 +71,15 @@ export class LivenessTracker {
     return { nodeId, state: 'ready', message: '' };
   }
 
-  /** The node's connection closed: it must heartbeat again within one period. */
+  /**
+   * The node's connection closed: it must heartbeat again within one period. That is fresher news
+   * than a new leader's extra grace, which is for nodes still finding the leader: it ends here.
+   */
   disconnected(nodeId: string, now: number): void {
     const s = this.sessions.get(nodeId);
-    if (s && s.suspectSince === undefined) s.suspectSince = now;
+    if (!s) return;
+    if (s.suspectSince === undefined) s.suspectSince = now;
+    if (s.lastSeen > now) s.lastSeen = now;
   }
 
   /**
