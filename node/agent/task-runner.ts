@@ -51,8 +51,6 @@ const REPORT_BATCH_MS = 25;
  * drop the task (gossip and programming take tens of ms; the margin covers a loaded host) before it stops accepting connections.
  */
 const DRAIN_MS = 1000;
-/** How long past its grace period a stop may take before it is logged as overdue. */
-const STOP_OVERDUE_MS = 10_000;
 
 function isMountPoint(dir: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -309,18 +307,7 @@ export class TaskRunner {
     if (wasReady && c && c.status() === 'running' && r.task.NetworksAttachments?.length) await new Promise((res) => setTimeout(res, DRAIN_MS));
     if (c && c.status() === 'running') {
       const grace = r.task.Spec?.ContainerSpec?.StopGracePeriod;
-      const graceMs = grace !== undefined ? grace / 1e6 : undefined;
-      // A stop that outlasts its grace period by this much is stuck somewhere: say so, with what
-      // the container looks like, since the task stays "running" in the store meanwhile.
-      const slow = setTimeout(
-        () => this.deps.logger.warn({ task: r.task.ID, container: c.id, status: c.status(), pid: c.pid(), graceMs }, 'task stop is taking long'),
-        (graceMs ?? 10_000) + STOP_OVERDUE_MS,
-      );
-      try {
-        await c.shutdown(graceMs);
-      } finally {
-        clearTimeout(slow);
-      }
+      await c.shutdown(grace !== undefined ? grace / 1e6 : undefined);
     }
     this.setState(r, state, message);
   }

@@ -62,7 +62,6 @@ export class ChaosCluster {
   readonly workers: readonly number[];
   /** The host the published service's client runs in (undefined: the suite's own machine). */
   readonly client: number | undefined;
-  private readonly down = new Set<number>();
   private nodeIds = new Map<number, string>();
   /** A shared cluster's managers' availability before the run, restored by cleanup(). */
   private readonly availability = new Map<number, string>();
@@ -80,8 +79,9 @@ export class ChaosCluster {
       const m0 = c.managers[0]!;
       const nodes = (await c.api<NodeObject[]>(m0, 'GET', '/nodes')).body;
       for (const i of [...c.managers, ...c.workers]) {
-        const n = nodes.find((x) => x.Description.Hostname === hosts.hostname(i));
-        if (!n) throw new Error(`no swarm node has the hostname ${hosts.hostname(i)} (nodes: ${nodes.map((x) => x.Description.Hostname).join(', ')})`);
+        // Every node's daemon runs with its host's name as hostname.
+        const n = nodes.find((x) => x.Description.Hostname === hosts.name(i));
+        if (!n) throw new Error(`no swarm node has the hostname ${hosts.name(i)} (nodes: ${nodes.map((x) => x.Description.Hostname).join(', ')})`);
         c.nodeIds.set(i, n.ID);
         if (c.managers.includes(i)) c.availability.set(i, n.Spec.Availability);
       }
@@ -129,7 +129,7 @@ export class ChaosCluster {
   }
 
   isUp(i: number): boolean {
-    return !this.down.has(i);
+    return this.hosts.isUp(i);
   }
 
   liveManagers(): number[] {
@@ -207,14 +207,12 @@ export class ChaosCluster {
   }
 
   /** SIGKILL of host i's daemon (namespace hosts: its containers keep running, as after a daemon crash; compose: the whole node dies). */
-  async kill(i: number): Promise<void> {
-    this.down.add(i);
-    await this.hosts.kill(i);
+  kill(i: number): Promise<void> {
+    return this.hosts.kill(i);
   }
 
-  async restart(i: number): Promise<void> {
-    await this.hosts.start(i);
-    this.down.delete(i);
+  restart(i: number): Promise<void> {
+    return this.hosts.start(i);
   }
 
   /**
@@ -249,7 +247,6 @@ export class ChaosCluster {
   async cleanup(): Promise<void> {
     if (!this.hosts.shared) return this.hosts.cleanup();
     await this.hosts.cleanup();
-    this.down.clear();
     const m = await this.anyManager();
     await this.removeStack();
     for (const [i, availability] of this.availability) await this.ok(m, 'node', 'update', '--availability', availability, this.nodeId(i));

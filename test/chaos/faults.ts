@@ -264,7 +264,7 @@ export class Faults {
     const errors: unknown[] = [];
     await Promise.all(
       Array.from({ length: this.h.size }, (_, i) => i)
-        .filter((i) => this.hostAlive(i))
+        .filter((i) => this.h.alive(i))
         .map((i) => this.restoreLink(i).catch((err: unknown) => errors.push(err))),
     );
     for (const [i, d] of this.disks) {
@@ -324,10 +324,6 @@ export class Faults {
     return d;
   }
 
-  private hostAlive(i: number): boolean {
-    return this.h.alive(i);
-  }
-
   /** The senders whose packets host i drops, each with the reason. */
   private blockedSenders(i: number): { partition: number[]; oneWay: number[] } {
     const partition = new Set<number>();
@@ -369,7 +365,7 @@ export class Faults {
         Array.from({ length: this.h.size }, (_, i) => i).map(async (i) => {
           const body = this.render(i);
           if (!force && (this.applied.get(i) ?? '') === body) return;
-          if (!this.hostAlive(i)) return;
+          if (!this.h.alive(i)) return;
           // `table {}` then `delete table` makes the delete succeed whether or not the table exists.
           const text = `table ip ${CHAOS_TABLE} {}\ndelete table ip ${CHAOS_TABLE}\n${body}\n`;
           // The ruleset goes in as an argument: exec may run inside a container with no view of our files.

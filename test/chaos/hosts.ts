@@ -21,6 +21,7 @@ export interface FaultHosts {
   readonly size: number;
   /** The underlay subnet (CIDR) every host's eth0 is on. */
   readonly subnet: string;
+  /** Host i's name, which is also its swarm node's hostname. */
   name(i: number): string;
   /** Host i's underlay address (eth0), without prefix length. */
   ip(i: number): string;
@@ -33,7 +34,6 @@ export interface FaultHosts {
 }
 
 export interface ChaosHosts extends FaultHosts {
-  readonly target: 'netns' | 'compose';
   /** The cluster outlives the run (compose): the suite leaves it as it found it. */
   readonly shared: boolean;
   readonly managers: readonly number[];
@@ -46,8 +46,8 @@ export interface ChaosHosts extends FaultHosts {
   socket(i: number): string;
   /** nsenter arguments that put a command where the client runs. */
   clientNsenterArgs(): string[];
-  /** Host i's swarm node hostname. */
-  hostname(i: number): string;
+  /** Whether host i's daemon runs (not killed, not exited). */
+  isUp(i: number): boolean;
   /** Kills host i's daemon with SIGKILL (compose: its whole node). */
   kill(i: number): Promise<void>;
   /** Starts host i's daemon again and waits until its API answers. */
@@ -87,7 +87,6 @@ export interface NetnsHostsOptions {
 
 /** Managers 0..m-1, workers after them, then one bare client host; a swarm formed on them. */
 export class NetnsHosts implements ChaosHosts {
-  readonly target = 'netns';
   readonly shared = false;
   readonly managers: number[];
   readonly workers: number[];
@@ -131,11 +130,11 @@ export class NetnsHosts implements ChaosHosts {
   name(i: number): string {
     return this.h.host(i).name;
   }
-  hostname(i: number): string {
-    return this.h.host(i).name;
-  }
   ip(i: number): string {
     return this.h.host(i).ip;
+  }
+  isUp(i: number): boolean {
+    return this.h.daemonRunning(i);
   }
   exec(i: number, cmd: string[], timeoutMs?: number): Promise<CliResult> {
     return this.faultHosts.exec(i, cmd, timeoutMs);
@@ -215,7 +214,6 @@ export interface ComposeHostsOptions {
 
 /** The nodes of a running docker-compose.test.yml project. */
 export class ComposeHosts implements ChaosHosts {
-  readonly target = 'compose';
   readonly shared = true;
   readonly managers: number[];
   readonly workers: number[];
@@ -294,11 +292,11 @@ export class ComposeHosts implements ChaosHosts {
   name(i: number): string {
     return this.node(i).service;
   }
-  hostname(i: number): string {
-    return this.node(i).service;
-  }
   ip(i: number): string {
     return this.node(i).ip;
+  }
+  isUp(i: number): boolean {
+    return this.alive(i);
   }
   exec(i: number, cmd: string[], timeoutMs?: number): Promise<CliResult> {
     return run(this.docker, ['exec', this.node(i).container, ...cmd], timeoutMs);

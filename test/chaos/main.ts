@@ -2,7 +2,7 @@ import '../../polyfill.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ComposeHosts } from './hosts.js';
-import { renderReport, summarize } from './report.js';
+import { renderReport, summarize, type RunDescription } from './report.js';
 import { runScenario, type ScenarioResult } from './runner.js';
 import { SCENARIOS, scenarioNamed } from './scenarios.js';
 
@@ -105,18 +105,15 @@ async function main(): Promise<void> {
   mkdirSync(args.out, { recursive: true });
   const results: ScenarioResult[] = [];
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
-  const run = { seed: args.seed, target: args.target, managers: args.managers, workers: args.workers, ...(args.composeProject ? { project: args.composeProject } : {}) };
-  if (args.target === 'compose') {
-    // The cluster is there already: its size and project are what the report states.
-    const hosts = await ComposeHosts.attach({ scratch: join(args.out, '.scratch'), ...(args.composeProject ? { project: args.composeProject } : {}) });
-    Object.assign(run, { managers: hosts.managers.length, workers: hosts.workers.length, project: hosts.project });
-    args.composeProject = hosts.project;
-  }
+  // A compose cluster is there already, found once: its size and project are what the report states.
+  const compose = args.target === 'compose' ? await ComposeHosts.attach({ scratch: join(args.out, '.scratch'), ...(args.composeProject ? { project: args.composeProject } : {}) }) : undefined;
+  const run: RunDescription = compose
+    ? { seed: args.seed, target: 'compose', managers: compose.managers.length, workers: compose.workers.length, project: compose.project }
+    : { seed: args.seed, target: 'netns', managers: args.managers, workers: args.workers };
   for (const name of args.scenarios) {
     const r = await runScenario(scenarioNamed(name), {
       seed: args.seed,
-      target: args.target,
-      ...(args.composeProject ? { composeProject: args.composeProject } : {}),
+      ...(compose ? { compose } : {}),
       managers: args.managers,
       workers: args.workers,
       outDir: args.out,

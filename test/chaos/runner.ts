@@ -9,7 +9,7 @@ import { RequestLoad } from '../net/http.js';
 import { ChaosCluster, SCALED, WEB_PORT } from './cluster.js';
 import { Faults } from './faults.js';
 import { checkHistory, type HistoryVerdict } from './history-check.js';
-import { ComposeHosts, NetnsHosts, type ChaosHosts } from './hosts.js';
+import { NetnsHosts, type ChaosHosts, type ComposeHosts } from './hosts.js';
 import { checkInvariants, newSlotWatch, overfullSlots, type InvariantResult } from './invariants.js';
 import type { Scenario } from './scenarios.js';
 import { ApiWorkload } from './workload.js';
@@ -44,10 +44,8 @@ export interface ScenarioResult {
 
 export interface RunOptions {
   seed: number;
-  /** Namespace hosts, a fresh swarm per scenario (default), or the running docker-compose.test.yml cluster. */
-  target?: 'netns' | 'compose';
-  /** compose: the compose project (default: the one running a manager1). */
-  composeProject?: string;
+  /** The running docker-compose.test.yml cluster to use; without it, a fresh namespace-host swarm per scenario. */
+  compose?: ComposeHosts;
   managers: number;
   workers: number;
   outDir: string;
@@ -60,12 +58,19 @@ export interface RunOptions {
 const WINDOW_GRACE_MS = 3_500;
 const SMALL_DISK_BYTES = 64 * 1024 * 1024;
 
+/** The first promise a finished scenario broke, in the order the report gives them; undefined if none. */
+function brokenPromise(r: ScenarioResult): string | undefined {
+  const broken = r.invariants.find((i) => !i.ok);
+  if (broken) return `${broken.name}: ${broken.detail}`;
+  if (r.history && r.history.linearizable !== true) return `history ${r.history.linearizable === false ? 'not linearizable' : 'undecided'}: ${r.history.reason ?? ''}`;
+  if (r.history && r.history.lostAckedWrites > 0) return `${r.history.lostAckedWrites} acknowledged writes lost`;
+  if (r.requests.failedOutsideWindows > 0) return `${r.requests.failedOutsideWindows} requests failed outside the fault windows`;
+  return undefined;
+}
+
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<ScenarioResult> {
   const log = opts.log ?? (() => {});
   const t0 = Date.now();
-  if (opts.target === 'compose' && s.smallDisk !== undefined) {
-    return { scenario: s.name, seed: opts.seed, passed: false, skipped: "needs a manager whose data directory is a small tmpfs from its start; the compose nodes' data are volumes", durationMs: 0, failoverMs: [], rescheduleMs: [], cutOffRescheduleMs: [], notes: [], invariants: [], requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] } };
-  }
   const result: ScenarioResult = {
     scenario: s.name,
     seed: opts.seed,
@@ -78,6 +83,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     invariants: [],
     requests: { ok: 0, failed: 0, failedOutsideWindows: 0, windows: [], samples: [] },
   };
+  if (opts.compose && s.smallDisk !== undefined) {
+    return { ...result, skipped: "needs a manager whose data directory is a small tmpfs from its start; the compose nodes' data are volumes" };
+  }
   let faults: Faults | undefined;
   let c: ChaosCluster | undefined;
   let load: RequestLoad | undefined;
@@ -87,13 +95,14 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
   const slotExcess: string[] = [];
   const slotWatch = newSlotWatch();
   const windows: FaultWindow[] = [];
+  /** Whether the faults were lifted after the scenario ran (else cleanup lifts them). */
+  let healed = false;
   try {
     let hosts: ChaosHosts;
-    if (opts.target === 'compose') {
-      const compose = await ComposeHosts.attach({ scratch: join(opts.outDir, '.scratch'), ...(opts.composeProject ? { project: opts.composeProject } : {}) });
-      log(`${s.name}: on compose project ${compose.project} (${compose.managers.length} managers + ${compose.workers.length} workers)`);
-      faults = new Faults(compose);
-      hosts = compose;
+    if (opts.compose) {
+      log(`${s.name}: on compose project ${opts.compose.project}`);
+      faults = new Faults(opts.compose);
+      hosts = opts.compose;
     } else {
       log(`${s.name}: forming ${opts.managers} managers + ${opts.workers} workers`);
       hosts = await NetnsHosts.create({
@@ -142,6 +151,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
     } finally {
       clearInterval(sampler);
       await faults?.heal();
+      healed = true;
     }
     // The workload stops first: while it scales, tasks are always coming and going.
     await workload.stop();
@@ -176,28 +186,17 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Scenar
       const when = outside.length > 0 ? ` (from ${((outside[0]!.at - t0) / 1000).toFixed(1)} s to ${((outside.at(-1)!.at - t0) / 1000).toFixed(1)} s)` : '';
       result.requests = { ok: counts.ok, failed: counts.failed, failedOutsideWindows: outside.length, windows, samples: outside.slice(0, 3).map((f, i) => `${f.reason}${i === 0 ? when : ''}`) };
     }
-    const failed =
-      result.failure !== undefined ||
-      result.invariants.some((i) => !i.ok) ||
-      result.requests.failedOutsideWindows > 0 ||
-      (result.history !== undefined && (result.history.linearizable !== true || result.history.lostAckedWrites > 0));
+    result.failure ??= brokenPromise(result);
     // Asked-for log levels are for reading: kept whatever the verdict.
-    if (c && (failed || opts.daemonLogLevel)) {
+    if (c && (result.failure !== undefined || opts.daemonLogLevel)) {
       mkdirSync(opts.outDir, { recursive: true });
       for (const i of [...c.managers, ...c.workers]) writeFileSync(join(opts.outDir, `${s.name}.${c.host(i)}.log`), await c.hosts.daemonLogs(i).catch((err: unknown) => String(err)));
     }
-    await faults?.heal().catch(() => undefined);
+    if (!healed) await faults?.heal().catch(() => undefined);
     await c?.cleanup().catch((err: unknown) => {
       result.failure ??= `cleanup: ${err instanceof Error ? err.message : String(err)}`;
     });
   }
-  const broken = result.invariants.find((i) => !i.ok);
-  result.failure ??= broken ? `${broken.name}: ${broken.detail}` : undefined;
-  if (!result.failure && result.history) {
-    if (result.history.linearizable !== true) result.failure = `history ${result.history.linearizable === false ? 'not linearizable' : 'undecided'}: ${result.history.reason ?? ''}`;
-    else if (result.history.lostAckedWrites > 0) result.failure = `${result.history.lostAckedWrites} acknowledged writes lost`;
-  }
-  if (!result.failure && result.requests.failedOutsideWindows > 0) result.failure = `${result.requests.failedOutsideWindows} requests failed outside the fault windows`;
   result.passed = result.failure === undefined;
   result.durationMs = Date.now() - t0;
   return result;

@@ -178,10 +178,15 @@ export class NetnsHarness {
     return `${this.host(i).ip}:${SWARM_PORT}`;
   }
 
+  /** Whether host i's daemon process is running (started, and neither killed nor exited). */
+  daemonRunning(i: number): boolean {
+    const proc = this.daemons.get(i)?.proc;
+    return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+  }
+
   /** Starts `swarm daemon` inside host i and waits until it listens. */
   async startDaemon(i: number, opts: { logLevel?: string; extraArgs?: string[] } = {}): Promise<void> {
-    const prev = this.daemons.get(i);
-    if (prev && prev.proc.exitCode === null && prev.proc.signalCode === null) throw new Error(`${this.host(i).name}'s daemon is already running`);
+    if (this.daemonRunning(i)) throw new Error(`${this.host(i).name}'s daemon is already running`);
     const dataDir = join(this.hostDir(i), 'data');
     mkdirSync(this.hostDir(i), { recursive: true });
     const args = [
@@ -225,7 +230,7 @@ export class NetnsHarness {
   /** Kills host i's daemon (SIGKILL by default: a crash). */
   async stopDaemon(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.daemons.get(i)?.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    if (!proc || !this.daemonRunning(i)) return;
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     proc.kill(signal);
     await exited;
@@ -263,8 +268,7 @@ export class NetnsHarness {
     if (opts.managers < 1 || opts.managers > n) throw new Error(`managers must be 1..${n}, got ${opts.managers}`);
     await Promise.all(
       this.hosts.slice(0, n).map(async (_, i) => {
-        const d = this.daemons.get(i);
-        if (!d || d.proc.exitCode !== null || d.proc.signalCode !== null) await this.startDaemon(i);
+        if (!this.daemonRunning(i)) await this.startDaemon(i);
       }),
     );
     const init = await this.ok(0, 'init', '--advertise-addr', this.addr(0));

@@ -18,6 +18,9 @@ import { lastRuntimeError } from './runtime.js';
 import { DEFAULT_STOP_GRACE_MS, resolveHealthcheck, signalName, stopSignalOf } from './spec.js';
 import type { ContainerConfig, ContainerStatus, ExitInfo, HealthStatus, LogEntry } from './types.js';
 
+/** How long after its grace period (and the SIGKILL) a stopping container may go unseen to exit before that is logged. */
+const EXIT_OVERDUE_MS = 10_000;
+
 /**
  * The shim: $1 = container dir, $2 = 1 to hide the cgroup2 mount (crun on hybrid cgroups; the
  * shim then already runs in its own mount namespace), then the runtime's `run` argv. The FIFOs are
@@ -337,10 +340,14 @@ export class Container extends EventEmitter<ContainerEvents> {
       this.killedByUs = true;
       this.signal('SIGKILL');
     }, grace);
+    // Still not seen to exit well after the SIGKILL: something is stuck (its task stays "running"
+    // in the store meanwhile), so say so with what the container looks like.
+    const overdue = setTimeout(() => this.log.warn({ graceMs: grace, state: this.state, pid: this.meta.pid }, 'container not seen to exit after its stop and a SIGKILL'), grace + EXIT_OVERDUE_MS);
     try {
       return await this.wait();
     } finally {
       clearTimeout(timer);
+      clearTimeout(overdue);
     }
   }
 
